@@ -1,0 +1,340 @@
+/* certstore: certificates only. Depends on OpenSSL alone: no libuv, no sockets.
+ *
+ * Flow: a cs_conf (built by the proxy's config layer) -> cs_snapshot_build() loads,
+ * validates and indexes every certificate, creating one server SSL_CTX per certificate
+ * and one base SSL_CTX per snapshot whose ClientHello callback picks the certificate
+ * with cs_select() and switches the SSL to it. Snapshots are immutable and refcounted;
+ * building may fail, publishing (handing the pointer to a worker) cannot.
+ *
+ * Thread contract: a built snapshot is read-only and may be used from any thread;
+ * cs_snapshot_ref/release are atomic. Everything else is single-threaded per object.
+ */
+#ifndef TWOFOLD_CS_H
+#define TWOFOLD_CS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ---- diagnostics: loaders collect every problem rather than stop at the first ---- */
+
+enum cs_level { CS_NOTICE = 0, CS_WARNING = 1, CS_ERROR = 2 };
+
+struct cs_diag_item {
+    enum cs_level level;
+    char *site; /* site name or NULL */
+    char *file; /* file path or NULL */
+    char *msg;  /* one line, no trailing newline */
+};
+
+struct cs_diag {
+    struct cs_diag_item *items;
+    size_t n, cap;
+};
+
+void cs_diag_init(struct cs_diag *d);
+void cs_diag_free(struct cs_diag *d);
+void cs_diag_add(struct cs_diag *d, enum cs_level level, const char *site, const char *file,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Appends the OpenSSL error queue (and clears it) to the last item's message. */
+void cs_diag_add_openssl(struct cs_diag *d);
+size_t cs_diag_count(const struct cs_diag *d, enum cs_level at_least);
+const char *cs_level_name(enum cs_level level);
+
+/* ---- configuration handed in by the proxy ---- */
+
+enum cs_key_type { CS_KEY_NONE = 0, CS_KEY_RSA = 1, CS_KEY_ECDSA = 2 };
+enum cs_prefer { CS_PREFER_ECDSA = 0, CS_PREFER_RSA = 1 };
+#define CS_REQUIRE_RSA   (1u << CS_KEY_RSA)
+#define CS_REQUIRE_ECDSA (1u << CS_KEY_ECDSA)
+
+/* TLS policy applied to every context a snapshot creates. Strings use OpenSSL syntax;
+ * NULL means twofold's default (see cs_policy_defaults). */
+struct cs_policy {
+    int min_version; /* TLS1_2_VERSION by default */
+    int max_version; /* TLS1_3_VERSION by default */
+    char *ciphers;      /* TLS <= 1.2 cipher list */
+    char *ciphersuites; /* TLS 1.3 suites */
+    char *groups;       /* supported groups, e.g. "X25519:P-256:P-384" */
+    unsigned tickets;   /* TLS 1.3 tickets per full handshake (default 1) */
+};
+
+struct cs_cert_source {
+    char *cert; /* PEM file with the leaf first, then its chain */
+    char *key;  /* PEM key file; NULL: the key is in the cert file (a bundle) */
+    int line;   /* config line, 0 when not from a config file */
+};
+
+struct cs_site_conf {
+    char *name;   /* [site NAME] */
+    char **names; /* configured host names; empty: taken from the certificates' SANs */
+    size_t n_names;
+    struct cs_cert_source *certs;
+    size_t n_certs;
+    char **cert_dirs;
+    size_t n_cert_dirs;
+    enum cs_prefer prefer;
+    unsigned require; /* CS_REQUIRE_* bits (hot reload issue) */
+    int line;         /* config line of the section header, 0 if none */
+    int tag;          /* opaque to certstore: the proxy stores its upstream index here */
+};
+
+/* Called on every SSL_CTX a snapshot creates (base and per certificate) after certstore's
+ * own setup, so the proxy can add ALPN, session-ticket keys, info callbacks and options.
+ * Runs on the thread that builds the snapshot. Returns 0 or a negative error. */
+typedef int (*cs_ctx_setup_cb)(SSL_CTX *ctx, void *arg);
+
+struct cs_conf {
+    struct cs_site_conf *sites;
+    size_t n_sites;
+    char *default_site; /* a site name or a host name; NULL: the first site */
+    bool strict_sni;    /* unknown or missing SNI -> unrecognized_name alert */
+    char *ca_bundle;    /* optional: chains must verify to it */
+    unsigned warn_days; /* expiry warning horizon, default 14 */
+    struct cs_policy policy;
+    cs_ctx_setup_cb ctx_setup;
+    void *ctx_setup_arg;
+    time_t now; /* 0: time(NULL); tests pin the clock */
+};
+
+void cs_conf_init(struct cs_conf *conf);  /* zero + defaults */
+void cs_conf_clear(struct cs_conf *conf); /* frees every owned string and array */
+
+/* ---- certificates, sites, snapshot ---- */
+
+/* One keypair with its chain and its own server context. Immutable once built.
+ * Refcounted so that a reload can reuse unchanged certificates in a new snapshot. */
+struct cs_cert {
+    char *cert_path;
+    char *key_path; /* == cert_path for bundles */
+    enum cs_key_type type;
+    int bits;      /* RSA modulus bits, EC field bits */
+    int curve_nid; /* NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1; 0 for RSA */
+    char **dns_names; /* lower-cased DNS SANs (CN when there is no SAN) */
+    size_t n_dns_names;
+    unsigned char sha256[32];
+    char fp_hex[65]; /* lower-case hex of sha256 of the leaf DER */
+    char *subject, *issuer, *serial_hex;
+    time_t not_before, not_after;
+    X509 *leaf;
+    STACK_OF(X509) * chain; /* intermediates, in file order, leaf excluded */
+    EVP_PKEY *key;
+    SSL_CTX *ctx; /* server context holding exactly this chain and key */
+    /* file identity for reuse across reloads */
+    uint64_t cert_dev, cert_ino, key_dev, key_ino;
+    unsigned char content_sha256[32]; /* hash of cert file bytes + key file bytes */
+    int refs;                         /* atomic */
+};
+
+void cs_cert_ref(struct cs_cert *c);
+void cs_cert_release(struct cs_cert *c); /* NULL is a no-op */
+
+/* Human name of a certificate's key: "RSA-2048", "ECDSA P-256". */
+const char *cs_cert_describe(const struct cs_cert *c, char *buf, size_t len);
+const char *cs_key_type_name(enum cs_key_type t); /* "RSA", "ECDSA", "none" */
+const char *cs_curve_name(int nid);               /* "P-256", "P-384", "P-521" or "?" */
+
+struct cs_site {
+    char *name;
+    int tag;
+    enum cs_prefer prefer;
+    struct cs_cert **certs; /* in preference order (see cs_select) */
+    size_t n_certs;
+    char **names; /* every host name this site answers (lower-cased) */
+    size_t n_names;
+};
+
+/* What one host name (or the default) resolves to: the site, and the site's certificates
+ * that cover this name, in preference order. */
+struct cs_entry {
+    const struct cs_site *site;
+    struct cs_cert **certs;
+    size_t n_certs;
+};
+
+struct cs_snapshot; /* opaque */
+
+/* Builds a snapshot. prev may be NULL; when given, unchanged certificates (same file
+ * identity and content hash) are reused from it. Every finding goes into diag.
+ * Returns 0 and *out on success (warnings allowed), negative when any error-level finding
+ * makes the snapshot unusable (no usable certificate for a configured site, etc). */
+int cs_snapshot_build(const struct cs_conf *conf, const struct cs_snapshot *prev,
+                      struct cs_diag *diag, struct cs_snapshot **out);
+struct cs_snapshot *cs_snapshot_ref(struct cs_snapshot *s);
+void cs_snapshot_release(struct cs_snapshot *s); /* NULL is a no-op */
+
+uint64_t cs_snapshot_generation(const struct cs_snapshot *s);
+size_t cs_snapshot_site_count(const struct cs_snapshot *s);
+const struct cs_site *cs_snapshot_site(const struct cs_snapshot *s, size_t i);
+
+/* The context every server SSL of this snapshot is created from (SSL_new). Its
+ * ClientHello callback selects and switches to a certificate's context. */
+SSL_CTX *cs_snapshot_base_ctx(const struct cs_snapshot *s);
+
+/* Looks a host name up: exact (case-insensitive), then single-label wildcard, then the
+ * default entry. sni NULL means the client sent none. *matched is set to true when the
+ * name itself matched (not the default). Returns NULL only under strict_sni or with no
+ * default. */
+const struct cs_entry *cs_snapshot_lookup(const struct cs_snapshot *s, const char *sni,
+                                          bool *matched);
+bool cs_snapshot_strict_sni(const struct cs_snapshot *s);
+
+/* ---- the ClientHello and the selection ---- */
+
+#define CS_HELLO_MAX 128
+
+/* The capabilities a ClientHello announces. Lists keep wire order; has_* tell whether the
+ * extension was present at all (absent and empty differ for TLS 1.2 rules). */
+struct cs_hello {
+    bool has_sni;
+    char sni[256];
+    uint16_t legacy_version;
+    uint16_t versions[16]; /* supported_versions extension */
+    size_t n_versions;
+    uint16_t ciphers[CS_HELLO_MAX];
+    size_t n_ciphers;
+    bool has_sigalgs;
+    uint16_t sigalgs[CS_HELLO_MAX];
+    size_t n_sigalgs;
+    bool has_groups;
+    uint16_t groups[CS_HELLO_MAX];
+    size_t n_groups;
+};
+
+/* From a live SSL inside the ClientHello callback. Returns 0 or negative. */
+int cs_hello_from_ssl(SSL *ssl, struct cs_hello *out);
+/* From raw bytes: a TLS record or a bare handshake message holding a ClientHello.
+ * Returns 0, or negative with a reason in err. */
+int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen);
+
+enum cs_fail {
+    CS_FAIL_NONE = 0,
+    CS_FAIL_NO_CERT,     /* no certificate this client can use */
+    CS_FAIL_UNKNOWN_SNI, /* strict_sni and the name is unknown or missing */
+    CS_FAIL_PROTOCOL,    /* malformed or unsupported ClientHello / handshake error */
+    CS_FAIL__COUNT
+};
+const char *cs_fail_name(enum cs_fail f); /* "no_usable_cert", "unknown_sni", "protocol" */
+
+#define CS_MAX_CANDIDATES 16
+
+struct cs_verdict {
+    const struct cs_cert *cert;
+    bool usable;
+    char reason[192]; /* why usable or not, one line */
+};
+
+struct cs_choice {
+    const struct cs_cert *cert; /* NULL when fail != CS_FAIL_NONE */
+    enum cs_fail fail;
+    int version; /* highest version both sides support, e.g. TLS1_3_VERSION */
+    char reason[256];
+    struct cs_verdict verdicts[CS_MAX_CANDIDATES];
+    size_t n_verdicts;
+};
+
+/* What the server enables, precomputed once per snapshot from its base context so the
+ * selection never walks OpenSSL's cipher lists per handshake. IANA code points. */
+struct cs_suites {
+    int min_version, max_version;
+    uint16_t tls12_ecdsa[64]; /* enabled TLS <= 1.2 suites authenticated by ECDSA */
+    size_t n_tls12_ecdsa;
+    uint16_t tls12_rsa[64]; /* enabled TLS <= 1.2 suites authenticated by RSA */
+    size_t n_tls12_rsa;
+    uint16_t tls13[16]; /* enabled TLS 1.3 suites */
+    size_t n_tls13;
+    uint16_t groups[32]; /* server's supported groups */
+    size_t n_groups;
+};
+int cs_suites_compute(SSL_CTX *ctx, struct cs_suites *out);
+const struct cs_suites *cs_snapshot_suites(const struct cs_snapshot *s);
+
+/* The one selection function: pure, used by the handshake, check, explain and tests.
+ * suites tells which suites, groups and versions the server enables. Returns 0 when a
+ * certificate was chosen, negative when none is usable (out->fail and out->reason say
+ * why). */
+int cs_select(const struct cs_entry *entry, const struct cs_hello *hello,
+              const struct cs_suites *suites, struct cs_choice *out);
+
+/* After (or during) a handshake on an SSL created from a snapshot's base context:
+ * what the ClientHello callback chose. The pointers live as long as the snapshot. */
+const struct cs_cert *cs_ssl_cert(const SSL *ssl);
+const struct cs_site *cs_ssl_site(const SSL *ssl);
+enum cs_fail cs_ssl_fail(const SSL *ssl);
+
+/* ---- client profiles (certstore/cs_profiles.c: the corpus, with the reason for each) ---- */
+
+struct cs_profile {
+    const char *name; /* "tls12-rsa-only", "android-4.4", ... */
+    const char *desc; /* which real clients it stands for, and why it is here */
+    int min_version, max_version;
+    const char *ciphers;      /* TLS <= 1.2 list, OpenSSL syntax; NULL: none offered */
+    const char *ciphersuites; /* TLS 1.3 suites; NULL: OpenSSL default */
+    const char *sigalgs;      /* NULL: OpenSSL default */
+    const char *groups;       /* NULL: OpenSSL default */
+    bool sni;                 /* sends SNI */
+};
+
+extern const struct cs_profile cs_profiles[];
+extern const size_t cs_n_profiles;
+const struct cs_profile *cs_profile_find(const char *name);
+/* A client context configured as the profile (no verification). Caller frees. */
+SSL_CTX *cs_profile_client_ctx(const struct cs_profile *p);
+/* The ClientHello this profile sends for sni (NULL: per profile), parsed. */
+int cs_profile_hello(const struct cs_profile *p, const char *sni, struct cs_hello *out);
+
+/* ---- coverage check: real in-memory handshakes, site x profile ---- */
+
+struct cs_coverage_cell {
+    const struct cs_site *site;
+    const struct cs_profile *profile;
+    bool ok;
+    enum cs_key_type type;
+    int bits, curve_nid;
+    int version;
+    char fp_hex[65];
+    char detail[192]; /* e.g. "ECDSA P-256 TLSv1.3" or the failure reason */
+};
+
+struct cs_coverage {
+    struct cs_coverage_cell *cells; /* n_sites * n_profiles, row-major by site */
+    size_t n_sites, n_profiles;
+};
+
+/* Runs every site x profile handshake against the snapshot's real contexts. */
+int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out);
+void cs_coverage_free(struct cs_coverage *c);
+/* Text table and JSON ({"sites":[...],"findings":[...],"ok":bool}). */
+void cs_coverage_print_text(FILE *f, const struct cs_coverage *c, const struct cs_diag *d);
+void cs_coverage_print_json(FILE *f, const struct cs_coverage *c, const struct cs_diag *d);
+
+/* The explain view: chosen certificate and every candidate's verdict. */
+void cs_explain_print(FILE *f, const struct cs_snapshot *s, const struct cs_hello *h);
+
+/* ---- handshake counters (one per worker; merged by the admin/metrics code) ---- */
+
+struct cs_hs_count {
+    char site[64];
+    enum cs_key_type type;
+    int bits, curve_nid;
+    int version;
+    uint64_t n;
+};
+
+struct cs_counters {
+    struct cs_hs_count *items;
+    size_t n, cap;
+    uint64_t failures[CS_FAIL__COUNT];
+};
+
+void cs_counters_init(struct cs_counters *c);
+void cs_counters_free(struct cs_counters *c);
+/* After a completed handshake on ssl: counts site, key type, curve/bits and version. */
+void cs_counters_note_handshake(struct cs_counters *c, const SSL *ssl);
+void cs_counters_note_failure(struct cs_counters *c, enum cs_fail reason);
+void cs_counters_merge(struct cs_counters *dst, const struct cs_counters *src);
+
+#endif

@@ -1,0 +1,105 @@
+/* Configuration: parsed from an INI file (inih) or from the sidecar flags into raw
+ * records, then converted and validated through one key table (config_keys.c).
+ * `twofold check` runs exactly the same code as startup.
+ *
+ * Ownership: a px_config owns every string and array inside it, including the cs_conf
+ * handed to certstore; px_config_free releases all of it. A config is immutable once
+ * loaded and may be read from any thread.
+ */
+#ifndef TWOFOLD_PX_CONFIG_H
+#define TWOFOLD_PX_CONFIG_H
+
+#include "cs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct px_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[80]; /* as written: "127.0.0.1:8443", "[::1]:8443" */
+};
+
+/* "host:port" or "[v6]:port" -> addr. Numeric hosts and "localhost" only (no DNS at
+ * startup surprises). Returns 0 or negative with a message in err. */
+int px_addr_parse(const char *s, struct px_addr *out, char *err, size_t errlen);
+
+enum px_balance { PX_BALANCE_ROUND_ROBIN = 0, PX_BALANCE_LEAST_CONN = 1 };
+enum px_access_log { PX_ACCESS_OFF = 0, PX_ACCESS_TEXT = 1, PX_ACCESS_JSON = 2 };
+
+struct px_listener_conf {
+    char *name;
+    struct px_addr addr;
+    int line;
+};
+
+struct px_upstream_conf {
+    char *name;
+    struct px_addr *servers;
+    size_t n_servers;
+    enum px_balance balance;
+    unsigned keepalive;       /* max idle pooled connections per server per worker (32) */
+    unsigned idle_timeout_ms; /* pooled connection idle timeout (60 s) */
+    unsigned fail_threshold;  /* consecutive connect failures before cool-off (3) */
+    unsigned cooloff_ms;      /* skip a failed server this long (10 s) */
+    int line;
+};
+
+struct px_timeouts {
+    unsigned handshake_ms;         /* TLS handshake, 10 s */
+    unsigned header_ms;            /* request head, 10 s -> 408 */
+    unsigned idle_ms;              /* keep-alive idle, 60 s */
+    unsigned upstream_connect_ms;  /* 5 s */
+    unsigned upstream_response_ms; /* time to the response head and between reads, 60 s */
+    unsigned drain_ms;             /* graceful shutdown, 30 s */
+};
+
+struct px_limits {
+    unsigned max_request_line; /* 8 KiB -> 414 */
+    unsigned max_head;         /* 16 KiB -> 431 */
+    unsigned max_headers;      /* 100 -> 431 */
+    unsigned max_connections;  /* per worker, 10000; accept pauses at the cap */
+    unsigned write_watermark;  /* backpressure: 64 KiB */
+};
+
+struct px_config {
+    char *path; /* NULL in sidecar mode */
+    unsigned workers; /* 0 in the file means: number of CPUs; resolved on load */
+    bool admin_enabled;
+    struct px_addr admin;
+    char *admin_token; /* optional bearer token */
+    int log_level;     /* enum px_log_level */
+    enum px_access_log access_log;
+    char *access_log_path; /* NULL or "-": stderr */
+    struct px_timeouts timeouts;
+    struct px_limits limits;
+    struct px_listener_conf *listeners;
+    size_t n_listeners;
+    struct px_upstream_conf *upstreams;
+    size_t n_upstreams;
+    /* sites, certificate sources and TLS policy; each site's tag is its upstream index */
+    struct cs_conf certs;
+};
+
+/* A problem found while loading: "file:line: message" (line 0: no line). */
+struct px_config_errors {
+    char **msgs;
+    size_t n, cap;
+};
+void px_config_errors_free(struct px_config_errors *e);
+
+/* Loads and validates a file. Returns 0 and a config, or negative with every problem
+ * in errs (never stops at the first). check_files: also verify referenced files exist. */
+int px_config_load_file(const char *path, struct px_config **out, struct px_config_errors *errs);
+
+/* Sidecar mode: the same validation from flags. Any of the strings may be NULL. */
+struct px_sidecar_args {
+    const char *listen, *upstream, *cert_dir, *default_name, *admin, *workers;
+};
+int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **out,
+                           struct px_config_errors *errs);
+
+void px_config_free(struct px_config *c); /* NULL is a no-op */
+
+#endif

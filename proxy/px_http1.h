@@ -1,0 +1,152 @@
+/* HTTP/1.x on top of llhttp (strict mode) for requests from clients and responses from
+ * upstreams: accumulates split spans, enforces limits, rejects ambiguous framing with the
+ * proxy's own checks on top of llhttp, and re-serialises canonical framing.
+ *
+ * Feeding contract: bytes may arrive split anywhere; the verdict and the events must not
+ * depend on the split points. The parser pauses after each complete message (so
+ * pipelined requests are handled one at a time, in order): px_h1_feed returns
+ * PX_H1_PAUSED with *consumed up to the end of that message; call px_h1_resume() before
+ * feeding the rest. After an upgrade (101 / CONNECT) the remaining bytes are tunnel data
+ * and the parser returns PX_H1_UPGRADED.
+ *
+ * Lifetime: header name/value pointers in a px_h1_head point into the parser's head
+ * buffer and stay valid until the next message begins (px_h1_resume) or the parser is
+ * freed.
+ */
+#ifndef TWOFOLD_PX_HTTP1_H
+#define TWOFOLD_PX_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum px_h1_kind { PX_H1_REQUEST = 0, PX_H1_RESPONSE = 1 };
+
+enum px_h1_body {
+    PX_H1_BODY_NONE = 0,   /* no body (or HEAD/204/304 response) */
+    PX_H1_BODY_LENGTH = 1, /* Content-Length */
+    PX_H1_BODY_CHUNKED = 2,
+    PX_H1_BODY_EOF = 3, /* response delimited by connection close */
+};
+
+struct px_h1_limits {
+    size_t max_request_line; /* -> 414 */
+    size_t max_head;         /* total head bytes -> 431 */
+    unsigned max_headers;    /* -> 431 */
+};
+
+struct px_h1_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* leading and trailing whitespace removed */
+    size_t value_len;
+};
+
+struct px_h1_head {
+    /* request */
+    const char *method; /* "GET" ... */
+    size_t method_len;
+    int method_id; /* llhttp_method_t */
+    const char *target;
+    size_t target_len;
+    /* response */
+    int status;
+    const char *reason;
+    size_t reason_len;
+    /* both */
+    int http_major, http_minor;
+    struct px_h1_header *headers;
+    unsigned n_headers;
+    enum px_h1_body body;
+    uint64_t content_length; /* when body == PX_H1_BODY_LENGTH */
+    bool keep_alive;         /* per version and Connection header */
+    bool upgrade;            /* Upgrade requested (request) or 101 (response) */
+    bool expect_continue;    /* request carries Expect: 100-continue */
+    const char *host;        /* request Host value (exactly one on HTTP/1.1) */
+    size_t host_len;
+};
+
+struct px_h1_callbacks {
+    /* The whole head is parsed and validated. Return 0, or non-zero to stop (feed
+     * returns PX_H1_ABORTED). */
+    int (*on_head)(void *ud, const struct px_h1_head *head);
+    /* Decoded body bytes (chunk framing removed). Same return convention. */
+    int (*on_body)(void *ud, const char *p, size_t n);
+    /* The message is complete (trailers are dropped). */
+    int (*on_end)(void *ud);
+};
+
+/* Return codes of px_h1_feed / px_h1_finish. */
+enum {
+    PX_H1_OK = 0,        /* everything consumed, want more */
+    PX_H1_PAUSED = 1,    /* a message ended; *consumed stops after it */
+    PX_H1_UPGRADED = 2,  /* upgrade: bytes after *consumed are tunnel data */
+    PX_H1_ERROR = -1,    /* px_h1_error_status / px_h1_error_reason say why */
+    PX_H1_ABORTED = -2,  /* a callback asked to stop */
+};
+
+struct px_h1_parser; /* opaque */
+
+struct px_h1_parser *px_h1_parser_new(enum px_h1_kind kind, const struct px_h1_limits *lim,
+                                      const struct px_h1_callbacks *cb, void *ud);
+void px_h1_parser_free(struct px_h1_parser *p); /* NULL is a no-op */
+
+int px_h1_feed(struct px_h1_parser *p, const char *data, size_t len, size_t *consumed);
+/* Ready for the next message after PX_H1_PAUSED. */
+void px_h1_resume(struct px_h1_parser *p);
+/* The peer closed: completes an EOF-delimited response, else an error if mid-message. */
+int px_h1_finish(struct px_h1_parser *p);
+/* Responses: the request method this response answers (HEAD has no body). */
+void px_h1_expect_response_to(struct px_h1_parser *p, int method_id);
+/* True when no byte of a message has been seen since the last pause/resume. */
+bool px_h1_idle(const struct px_h1_parser *p);
+
+/* After PX_H1_ERROR: the status to answer a client with (400, 413, 414, 431, 501; 502 for
+ * responses) and a short reason for logs. */
+int px_h1_error_status(const struct px_h1_parser *p);
+const char *px_h1_error_reason(const struct px_h1_parser *p);
+
+/* ---- serialisation ---- */
+
+/* A growable byte buffer. */
+struct px_buf {
+    char *data;
+    size_t len, cap;
+};
+void px_buf_free(struct px_buf *b);
+int px_buf_append(struct px_buf *b, const void *p, size_t n);
+int px_buf_printf(struct px_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* What the proxy adds to a request forwarded upstream. */
+struct px_h1_forward {
+    const char *client_addr; /* appended to X-Forwarded-For */
+    const char *proto;       /* "https" */
+};
+
+/* Request head as sent upstream: hop-by-hop headers removed (Connection and the headers it
+ * names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading), Host kept,
+ * X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set, framing canonical:
+ * "Content-Length: N" or "Transfer-Encoding: chunked", always HTTP/1.1 with keep-alive
+ * (or "Connection: upgrade" plus Upgrade when upgrading). */
+int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forward *fwd,
+                             struct px_buf *out);
+
+/* Response head as sent to the client: hop-by-hop removed, canonical framing (EOF bodies
+ * are re-chunked for HTTP/1.1 clients), "Connection: close" when close is true, and
+ * "Connection: upgrade" + Upgrade kept for 101. client_minor is the client's HTTP minor
+ * version. */
+int px_h1_response_head_write(const struct px_h1_head *h, bool close, int client_minor,
+                              struct px_buf *out);
+
+/* Chunk framing for re-chunked bodies: "<hex>\r\n" before n bytes, "\r\n" after, and the
+ * last-chunk "0\r\n\r\n". */
+int px_h1_chunk_begin(struct px_buf *out, size_t n);
+int px_h1_chunk_end(struct px_buf *out);
+int px_h1_chunk_last(struct px_buf *out);
+
+/* A short complete error response ("502 Bad Gateway" etc) with a text body and
+ * Connection: close when close is true. */
+int px_h1_error_response_write(int status, bool close, struct px_buf *out);
+const char *px_h1_status_text(int status);
+
+#endif
