@@ -30,7 +30,9 @@ struct px_listener {
     struct px_worker *w;
     uv_tcp_t tcp;
     const struct px_listener_conf *conf;
-    bool active; /* accepting (false while at max_connections or draining) */
+    int fd;       /* bound socket made by the main thread, handed to uv_tcp_open */
+    bool pending; /* a connection is waiting: we are at max_connections (see listener.c) */
+    bool open;    /* the uv handle is initialised and not closed */
 };
 
 struct px_worker {
@@ -40,6 +42,7 @@ struct px_worker {
     uv_async_t inbox;
     uv_mutex_t inbox_lock;
     struct px_msg *inbox_head; /* messages from the main thread, guarded by inbox_lock */
+    bool inbox_closed;         /* guarded by inbox_lock */
 
     const struct px_config *cfg; /* shared, immutable; owned by the server */
     struct cs_snapshot *snap;    /* current snapshot: one reference held by this worker */
@@ -52,11 +55,48 @@ struct px_worker {
     struct px_conn *conns; /* intrusive list of live client connections */
     size_t n_conns;
     bool draining;
+    bool stopping; /* handles are being closed; the loop ends when they are */
     uv_timer_t drain_timer;
+    void (*on_exit)(struct px_worker *w, void *arg);
+    void *on_exit_arg;
 
     struct px_stats stats;
     struct cs_counters hs; /* handshakes by site/key/curve/version, failures by reason */
 };
+
+/* Messages from the main thread. */
+enum px_msg_type {
+    PX_MSG_SNAPSHOT, /* adopt msg->snap (the message carries one reference) */
+    PX_MSG_DRAIN,    /* graceful shutdown */
+    PX_MSG_ABORT,    /* close everything now */
+};
+
+struct px_msg {
+    struct px_msg *next;
+    enum px_msg_type type;
+    struct cs_snapshot *snap;
+};
+
+/* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own snapshot
+ * reference; listener fds (one per cfg listener, already bound) are adopted by the worker.
+ * on_exit runs on the worker thread just before it returns (used to wake the main loop). */
+int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg,
+                   struct cs_snapshot *snap, const int *listen_fds,
+                   struct px_access_log *access_log);
+int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg),
+                    void *arg);
+/* Thread-safe: queues a message (ownership of msg passes to the worker). */
+void px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap);
+void px_worker_join(struct px_worker *w);
+/* After join: frees what init allocated. */
+void px_worker_free(struct px_worker *w);
+
+/* Listening sockets (listener.c): creates a bound SO_REUSEPORT socket for addr. */
+int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen);
+int px_listeners_start(struct px_worker *w);
+void px_listeners_close(struct px_worker *w);
+/* Resumes accepting when below max_connections (after a connection is gone). */
+void px_listeners_resume(struct px_worker *w);
 
 /* Called by conn.c when a connection has been fully closed and freed; lets the worker
  * resume accepting below max_connections and finish a drain. */

@@ -1,0 +1,174 @@
+/* TLS engine over memory BIOs. See px_tls.h for the contract. */
+#include "px_tls.h"
+
+#include <openssl/err.h>
+#include <string.h>
+
+static void record_error(struct px_tls *t, const char *what, int ssl_err)
+{
+    unsigned long e = ERR_peek_error();
+    char reason[120] = "";
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    snprintf(t->err, sizeof t->err, "%s: ssl error %d%s%s", what, ssl_err, reason[0] ? ": " : "",
+             reason);
+    ERR_clear_error();
+}
+
+int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
+{
+    memset(t, 0, sizeof *t);
+    t->ssl = SSL_new(ctx);
+    if (!t->ssl)
+        return -1;
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    if (!t->in || !t->out) {
+        BIO_free(t->in);
+        BIO_free(t->out);
+        SSL_free(t->ssl);
+        memset(t, 0, sizeof *t);
+        return -1;
+    }
+    /* An empty input BIO means "want more", never EOF: EOF is signalled by the socket. */
+    BIO_set_mem_eof_return(t->in, -1);
+    BIO_set_mem_eof_return(t->out, -1);
+    SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both BIOs now */
+    SSL_set_accept_state(t->ssl);
+    SSL_set_app_data(t->ssl, app_data);
+    return 0;
+}
+
+void px_tls_close(struct px_tls *t)
+{
+    if (t->ssl)
+        SSL_free(t->ssl); /* frees the BIOs */
+    t->ssl = NULL;
+    t->in = t->out = NULL;
+}
+
+int px_tls_feed(struct px_tls *t, const void *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > (size_t)INT32_MAX)
+        return PX_TLS_ERROR;
+    int w = BIO_write(t->in, data, (int)n);
+    return w == (int)n ? 0 : PX_TLS_ERROR;
+}
+
+int px_tls_handshake(struct px_tls *t)
+{
+    if (t->handshake_done)
+        return 1;
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1) {
+        t->handshake_done = true;
+        return 1;
+    }
+    int e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return PX_TLS_WANT;
+    record_error(t, "handshake", e);
+    return PX_TLS_ERROR;
+}
+
+int px_tls_read(struct px_tls *t, char *buf, size_t cap)
+{
+    size_t got = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(t->ssl, buf, cap, &got) == 1)
+        return (int)got;
+    int e = SSL_get_error(t->ssl, 0);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return PX_TLS_WANT;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return PX_TLS_EOF;
+    record_error(t, "read", e);
+    return PX_TLS_ERROR;
+}
+
+int px_tls_write(struct px_tls *t, const void *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t done = 0;
+    ERR_clear_error();
+    /* Memory BIOs grow as needed, so a write completes whole or fails. */
+    if (SSL_write_ex(t->ssl, data, n, &done) == 1 && done == n)
+        return 0;
+    record_error(t, "write", SSL_get_error(t->ssl, 0));
+    return PX_TLS_ERROR;
+}
+
+void px_tls_shutdown(struct px_tls *t)
+{
+    if (t->sent_close_notify || !t->ssl || !t->handshake_done)
+        return;
+    t->sent_close_notify = true;
+    ERR_clear_error();
+    (void)SSL_shutdown(t->ssl); /* queues close_notify; we never wait for the peer's */
+    ERR_clear_error();
+}
+
+size_t px_tls_pending_output(const struct px_tls *t)
+{
+    return t->out ? BIO_ctrl_pending(t->out) : 0;
+}
+
+size_t px_tls_take_output(struct px_tls *t, struct px_buf *out)
+{
+    if (!t->out)
+        return 0;
+    char *p = NULL;
+    long n = BIO_get_mem_data(t->out, &p);
+    if (n <= 0)
+        return 0;
+    if (px_buf_append(out, p, (size_t)n) != 0)
+        return 0;
+    (void)BIO_reset(t->out); /* a read-write memory BIO empties on reset */
+    return (size_t)n;
+}
+
+const char *px_tls_version(const struct px_tls *t)
+{
+    return t->ssl ? SSL_get_version(t->ssl) : "-";
+}
+
+const char *px_tls_cipher(const struct px_tls *t)
+{
+    const char *c = t->ssl ? SSL_get_cipher_name(t->ssl) : NULL;
+    return c ? c : "-";
+}
+
+const char *px_tls_sni(const struct px_tls *t)
+{
+    return t->ssl ? SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}
+
+/* ALPN: we speak HTTP/1.1 only. A client offering only h2 gets no ALPN at all (it may
+ * then fall back or close cleanly), never a protocol we do not speak. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char http11[] = "\x08http/1.1";
+    unsigned char *sel = NULL;
+    unsigned char sel_len = 0;
+    if (SSL_select_next_proto(&sel, &sel_len, http11, sizeof http11 - 1, in, inlen) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        *outlen = sel_len;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+int px_tls_ctx_setup(SSL_CTX *ctx, void *arg)
+{
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_max_early_data(ctx, 0);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    return 0;
+}

@@ -1,0 +1,255 @@
+/* Workers: one thread and one loop each. The main thread talks to a worker only through
+ * px_worker_post (a locked list + uv_async_send); everything else a worker touches is its
+ * own. Shutdown: DRAIN closes the listeners and asks every connection to finish; when the
+ * last connection is gone (or the drain timer fires and aborts the rest) the worker closes
+ * its remaining handles and the loop ends by itself.
+ */
+#include "px_worker.h"
+
+#include "px_access_log.h"
+#include "px_conn.h"
+#include "px_log.h"
+#include "px_upstream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void close_all(struct px_worker *w);
+
+static void maybe_finish(struct px_worker *w)
+{
+    if (w->draining && w->n_conns == 0)
+        close_all(w);
+}
+
+void px_worker_conn_add(struct px_worker *w, struct px_conn *c)
+{
+    struct px_conn_link *l = px_conn_link(c);
+    l->prev = NULL;
+    l->next = w->conns;
+    if (w->conns)
+        px_conn_link(w->conns)->prev = c;
+    w->conns = c;
+    w->n_conns++;
+}
+
+void px_worker_conn_remove(struct px_worker *w, struct px_conn *c)
+{
+    struct px_conn_link *l = px_conn_link(c);
+    if (l->prev)
+        px_conn_link(l->prev)->next = l->next;
+    else
+        w->conns = l->next;
+    if (l->next)
+        px_conn_link(l->next)->prev = l->prev;
+    l->prev = l->next = NULL;
+    w->n_conns--;
+}
+
+void px_worker_conn_gone(struct px_worker *w)
+{
+    px_listeners_resume(w);
+    maybe_finish(w);
+}
+
+static void abort_all(struct px_worker *w)
+{
+    struct px_conn *c = w->conns;
+    while (c) {
+        struct px_conn *next = px_conn_link(c)->next;
+        px_conn_abort(c);
+        c = next;
+    }
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+    px_warn("worker %u: drain timeout, closing %zu connection(s)", w->id, w->n_conns);
+    abort_all(w);
+}
+
+static void start_drain(struct px_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    px_listeners_close(w);
+    struct px_conn *c = w->conns;
+    while (c) {
+        struct px_conn *next = px_conn_link(c)->next;
+        px_conn_drain(c);
+        c = next;
+    }
+    uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->timeouts.drain_ms, 0);
+    maybe_finish(w);
+}
+
+/* Closes the worker's own handles; the loop then has nothing left and uv_run returns. */
+static void close_all(struct px_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    px_listeners_close(w);
+    px_upstreams_shutdown(w->upstreams);
+    uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    /* Posters check inbox_closed under the lock, so no uv_async_send can race the close. */
+    uv_mutex_lock(&w->inbox_lock);
+    w->inbox_closed = true;
+    uv_mutex_unlock(&w->inbox_lock);
+    uv_close((uv_handle_t *)&w->inbox, NULL);
+}
+
+static void handle_msg(struct px_worker *w, struct px_msg *m)
+{
+    switch (m->type) {
+    case PX_MSG_SNAPSHOT:
+        /* Live connections keep the snapshot they were accepted under (they hold a
+         * reference); new connections use the new one from now on. */
+        cs_snapshot_release(w->snap);
+        w->snap = m->snap;
+        m->snap = NULL;
+        break;
+    case PX_MSG_DRAIN:
+        start_drain(w);
+        break;
+    case PX_MSG_ABORT:
+        start_drain(w);
+        abort_all(w);
+        break;
+    }
+    cs_snapshot_release(m->snap);
+    free(m);
+}
+
+static void on_inbox(uv_async_t *a)
+{
+    struct px_worker *w = a->data;
+    uv_mutex_lock(&w->inbox_lock);
+    struct px_msg *list = w->inbox_head;
+    w->inbox_head = NULL;
+    uv_mutex_unlock(&w->inbox_lock);
+    /* The list was built newest-first; reverse to handle messages in order. */
+    struct px_msg *ordered = NULL;
+    while (list) {
+        struct px_msg *next = list->next;
+        list->next = ordered;
+        ordered = list;
+        list = next;
+    }
+    while (ordered && !w->stopping) {
+        struct px_msg *next = ordered->next;
+        handle_msg(w, ordered);
+        ordered = next;
+    }
+    while (ordered) { /* stopping: drop the rest */
+        struct px_msg *next = ordered->next;
+        cs_snapshot_release(ordered->snap);
+        free(ordered);
+        ordered = next;
+    }
+}
+
+void px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap)
+{
+    struct px_msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        px_err("worker %u: out of memory posting a message", w->id);
+        cs_snapshot_release(snap);
+        return;
+    }
+    m->type = type;
+    m->snap = snap;
+    uv_mutex_lock(&w->inbox_lock);
+    if (w->inbox_closed) { /* the worker is gone or going: nothing to tell it */
+        uv_mutex_unlock(&w->inbox_lock);
+        cs_snapshot_release(snap);
+        free(m);
+        return;
+    }
+    m->next = w->inbox_head;
+    w->inbox_head = m;
+    uv_async_send(&w->inbox);
+    uv_mutex_unlock(&w->inbox_lock);
+}
+
+int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg,
+                   struct cs_snapshot *snap, const int *listen_fds,
+                   struct px_access_log *access_log)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->cfg = cfg;
+    w->access_log = access_log;
+    cs_counters_init(&w->hs);
+    if (uv_loop_init(&w->loop) != 0)
+        return -1;
+    w->n_listeners = cfg->n_listeners;
+    w->listeners = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof *w->listeners);
+    w->upstreams = px_upstreams_new(&w->loop, cfg);
+    if (!w->listeners || !w->upstreams || uv_mutex_init(&w->inbox_lock) != 0) {
+        for (size_t i = 0; i < cfg->n_listeners; i++)
+            close(listen_fds[i]);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        w->listeners[i].w = w;
+        w->listeners[i].conf = &cfg->listeners[i];
+        w->listeners[i].fd = listen_fds[i];
+    }
+    uv_async_init(&w->loop, &w->inbox, on_inbox);
+    w->inbox.data = w;
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
+    w->snap = cs_snapshot_ref(snap);
+    return 0;
+}
+
+static void worker_main(void *arg)
+{
+    struct px_worker *w = arg;
+    if (px_listeners_start(w) != 0)
+        start_drain(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (w->on_exit)
+        w->on_exit(w, w->on_exit_arg);
+}
+
+int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg),
+                    void *arg)
+{
+    w->on_exit = on_exit;
+    w->on_exit_arg = arg;
+    return uv_thread_create(&w->thread, worker_main, w) == 0 ? 0 : -1;
+}
+
+void px_worker_join(struct px_worker *w)
+{
+    uv_thread_join(&w->thread);
+}
+
+void px_worker_free(struct px_worker *w)
+{
+    /* Run once more so every close callback has fired, then the loop can be closed. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    px_upstreams_free(w->upstreams);
+    w->upstreams = NULL;
+    if (uv_loop_close(&w->loop) != 0)
+        px_warn("worker %u: loop still has handles at exit", w->id);
+    uv_mutex_destroy(&w->inbox_lock);
+    struct px_msg *m = w->inbox_head;
+    while (m) {
+        struct px_msg *next = m->next;
+        cs_snapshot_release(m->snap);
+        free(m);
+        m = next;
+    }
+    w->inbox_head = NULL;
+    cs_snapshot_release(w->snap);
+    w->snap = NULL;
+    cs_counters_free(&w->hs);
+    free(w->listeners);
+    w->listeners = NULL;
+}

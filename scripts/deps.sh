@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package twofold needs to build, test and benchmark.
+# Usage: scripts/deps.sh [build|test]   (default: test, which is a superset of build)
+set -euo pipefail
+what=${1:-test}
+build_pkgs="build-essential cmake pkg-config libssl-dev libuv1-dev libinih-dev node-llhttp
+  openssl curl python3"
+test_pkgs="gnutls-bin testssl.sh clang libclang-rt-14-dev procps iproute2"
+pkgs=$build_pkgs
+[ "$what" = test ] && pkgs="$build_pkgs $test_pkgs"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
