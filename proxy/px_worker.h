@@ -17,8 +17,8 @@ struct px_conn;
 struct px_upstreams;
 struct px_access_log;
 
-/* Per-worker counters; written by the worker thread only, read by the admin code with
- * relaxed atomics (monotonic counters, torn reads impossible on 64-bit). */
+/* Per-worker counters: touched by the worker thread only. The admin view gets copies
+ * through a PX_MSG_COLLECT message, so no atomics are needed on the hot path. */
 struct px_stats {
     uint64_t accepted, active, handshakes_failed;
     uint64_t requests, responses_by_class[6]; /* [1]..[5]: 1xx..5xx */
@@ -69,12 +69,36 @@ enum px_msg_type {
     PX_MSG_SNAPSHOT, /* adopt msg->snap (the message carries one reference) */
     PX_MSG_DRAIN,    /* graceful shutdown */
     PX_MSG_ABORT,    /* close everything now */
+    PX_MSG_COLLECT,  /* copy counters into msg->collect (see struct px_collect) */
+};
+
+/* A worker's counters as copied for the admin view. */
+struct px_worker_report {
+    struct px_stats stats;
+    struct cs_counters hs;
+    size_t conns;
+    uint64_t generation; /* snapshot generation the worker serves new connections with */
+    bool *cooling;       /* per upstream server, flattened in config order; malloc'd by the
+                            worker, freed by the collector */
+    size_t n_cooling;
+};
+
+/* A collection across workers: the main thread fills it, posts it to every worker; each
+ * fills its slot and decrements pending; the last one wakes `done` (the main loop's). The
+ * main thread owns and frees it once pending is 0. */
+struct px_collect {
+    atomic_uint pending;
+    struct px_worker_report *slots; /* one per worker */
+    uv_async_t *done;
+    struct px_collect *next; /* main thread's list of collections in flight */
+    void *arg;               /* main thread's: what to do when complete */
 };
 
 struct px_msg {
     struct px_msg *next;
     enum px_msg_type type;
     struct cs_snapshot *snap;
+    struct px_collect *collect;
 };
 
 /* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own snapshot
@@ -85,8 +109,14 @@ int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg
                    struct px_access_log *access_log);
 int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg),
                     void *arg);
-/* Thread-safe: queues a message (ownership of msg passes to the worker). */
-void px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap);
+/* Thread-safe: queues a message carrying snap (one reference, passed to the worker).
+ * Returns 0, or -1 when the worker no longer takes messages (then snap is released). */
+int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap);
+/* Thread-safe: asks for the worker's counters. Returns -1 when the worker is gone (the
+ * caller then counts its slot as done itself). */
+int px_worker_post_collect(struct px_worker *w, struct px_collect *c);
+/* Marks one slot done; wakes the collector when it was the last. */
+void px_collect_slot_done(struct px_collect *c);
 void px_worker_join(struct px_worker *w);
 /* After join: frees what init allocated. */
 void px_worker_free(struct px_worker *w);

@@ -8,6 +8,7 @@
  * swaps its pointer on its own thread. A build that fails leaves the old snapshot serving.
  */
 #include "px_server.h"
+#include "px_server_internal.h"
 
 #include "px_access_log.h"
 #include "px_log.h"
@@ -20,90 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct px_server {
-    struct px_config *cfg;
-    uv_loop_t loop;
-    uv_signal_t sig_term, sig_int, sig_hup;
-    uv_async_t worker_exit;
-    struct px_worker *workers;
-    unsigned n_workers;
-    atomic_uint exited;
-    struct cs_snapshot *snap; /* the live snapshot (the main thread's reference) */
-    struct px_access_log *access_log;
-    unsigned stop_signals;
-    /* reload: at most one build at a time; a trigger during a build queues one more */
-    bool reload_running, reload_again;
-    uv_work_t reload_work;
-    struct cs_snapshot *reload_result;
-    struct cs_diag reload_diag;
-    int reload_rc;
-};
-
-static void log_findings(const struct cs_diag *d)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        const struct cs_diag_item *it = &d->items[i];
-        enum px_log_level lvl = it->level == CS_ERROR     ? PX_LOG_ERROR
-                                : it->level == CS_WARNING ? PX_LOG_WARN
-                                                          : PX_LOG_INFO;
-        px_log(lvl, "certs: %s%s%s%s%s", it->site ? it->site : "", it->site ? ": " : "",
-               it->file ? it->file : "", it->file ? ": " : "", it->msg);
-    }
-}
-
-/* ---- reload ---- */
-
-static void reload_start(struct px_server *s);
-
-static void reload_build(uv_work_t *req)
-{
-    struct px_server *s = req->data;
-    cs_diag_init(&s->reload_diag);
-    s->reload_result = NULL;
-    s->reload_rc = cs_snapshot_build(&s->cfg->certs, s->snap, &s->reload_diag, &s->reload_result);
-}
-
-static void reload_done(uv_work_t *req, int status)
-{
-    struct px_server *s = req->data;
-    s->reload_running = false;
-    log_findings(&s->reload_diag);
-    size_t errors = cs_diag_count(&s->reload_diag, CS_ERROR);
-    if (status != 0 || s->reload_rc != 0 || errors || !s->reload_result) {
-        px_err("reload failed (%zu error(s)): generation %llu keeps serving", errors,
-               (unsigned long long)cs_snapshot_generation(s->snap));
-        cs_snapshot_release(s->reload_result);
-    } else {
-        cs_snapshot_release(s->snap);
-        s->snap = s->reload_result;
-        for (unsigned i = 0; i < s->n_workers; i++)
-            px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(s->snap));
-        px_info("reload applied: generation %llu, %zu site(s)",
-                (unsigned long long)cs_snapshot_generation(s->snap),
-                cs_snapshot_site_count(s->snap));
-    }
-    s->reload_result = NULL;
-    cs_diag_free(&s->reload_diag);
-    if (s->reload_again && s->stop_signals == 0) {
-        s->reload_again = false;
-        reload_start(s);
-    }
-}
-
-static void reload_start(struct px_server *s)
-{
-    if (s->reload_running) {
-        s->reload_again = true; /* coalesce: one more build after this one */
-        return;
-    }
-    s->reload_running = true;
-    s->reload_work.data = s;
-    if (uv_queue_work(&s->loop, &s->reload_work, reload_build, reload_done) != 0) {
-        s->reload_running = false;
-        px_err("reload: cannot queue the build");
-    }
-}
 
 /* ---- signals and shutdown ---- */
 
@@ -122,7 +39,7 @@ static void on_hup(uv_signal_t *h, int signum)
 {
     struct px_server *s = h->data;
     px_info("SIGHUP: reloading certificates");
-    reload_start(s);
+    px_reload_start(s, "SIGHUP", NULL);
 }
 
 /* Runs on a worker thread as it exits. */
@@ -142,6 +59,8 @@ static void on_worker_exit_main(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
+    uv_close((uv_handle_t *)&s->collect_done, NULL);
+    px_admin_api_stop(s);
 }
 
 /* ---- startup ---- */
@@ -151,7 +70,7 @@ static int build_first_snapshot(struct px_server *s)
     struct cs_diag d;
     cs_diag_init(&d);
     int r = cs_snapshot_build(&s->cfg->certs, NULL, &d, &s->snap);
-    log_findings(&d);
+    px_log_findings(&d);
     size_t errors = cs_diag_count(&d, CS_ERROR);
     cs_diag_free(&d);
     if (r != 0 || errors || !s->snap) {
@@ -221,6 +140,8 @@ static void init_signals(struct px_server *s)
     uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
     uv_async_init(&s->loop, &s->worker_exit, on_worker_exit_main);
     s->worker_exit.data = s;
+    uv_async_init(&s->loop, &s->collect_done, px_admin_api_collect_done);
+    s->collect_done.data = s;
 }
 
 static void log_started(const struct px_server *s)
@@ -242,6 +163,7 @@ static void server_free(struct px_server *s)
     free(s->workers);
     px_access_log_close(s->access_log);
     cs_snapshot_release(s->snap);
+    px_reload_result_free(&s->last_reload);
     uv_loop_close(&s->loop);
     px_config_free(s->cfg);
 }
@@ -270,7 +192,12 @@ int px_server_run(struct px_config *cfg)
         return 1;
     }
     init_signals(&s);
-    int rc = start_workers(&s);
+    s.started = time(NULL);
+    int rc = px_admin_api_start(&s);
+    if (rc == 0)
+        rc = start_workers(&s);
+    else
+        s.n_workers = 0;
     if (rc != 0) {
         for (unsigned i = 0; i < s.n_workers; i++)
             px_worker_post(&s.workers[i], PX_MSG_ABORT, NULL);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 static void close_all(struct px_worker *w);
+static void drop_msg(struct px_msg *m);
 
 static void maybe_finish(struct px_worker *w)
 {
@@ -95,11 +96,56 @@ static void close_all(struct px_worker *w)
     px_listeners_close(w);
     px_upstreams_shutdown(w->upstreams);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
-    /* Posters check inbox_closed under the lock, so no uv_async_send can race the close. */
+    /* Posters check inbox_closed under the lock, so no uv_async_send can race the close;
+     * messages already queued are dropped here, on this thread, so that a collection
+     * waiting on them completes while its collector is still listening. */
     uv_mutex_lock(&w->inbox_lock);
     w->inbox_closed = true;
+    struct px_msg *m = w->inbox_head;
+    w->inbox_head = NULL;
     uv_mutex_unlock(&w->inbox_lock);
+    while (m) {
+        struct px_msg *next = m->next;
+        drop_msg(m);
+        m = next;
+    }
     uv_close((uv_handle_t *)&w->inbox, NULL);
+}
+
+void px_collect_slot_done(struct px_collect *c)
+{
+    if (atomic_fetch_sub(&c->pending, 1) == 1)
+        uv_async_send(c->done);
+}
+
+static void collect(struct px_worker *w, struct px_collect *c)
+{
+    struct px_worker_report *r = &c->slots[w->id];
+    r->stats = w->stats;
+    r->stats.active = w->n_conns;
+    r->conns = w->n_conns;
+    r->generation = cs_snapshot_generation(w->snap);
+    cs_counters_merge(&r->hs, &w->hs);
+    size_t n = 0;
+    for (size_t u = 0; u < w->cfg->n_upstreams; u++)
+        n += w->cfg->upstreams[u].n_servers;
+    r->cooling = calloc(n ? n : 1, sizeof *r->cooling);
+    if (r->cooling) {
+        r->n_cooling = n;
+        size_t k = 0;
+        for (size_t u = 0; u < w->cfg->n_upstreams; u++)
+            for (size_t i = 0; i < w->cfg->upstreams[u].n_servers; i++)
+                r->cooling[k++] = px_upstreams_cooling(w->upstreams, u, i);
+    }
+    px_collect_slot_done(c);
+}
+
+static void drop_msg(struct px_msg *m)
+{
+    cs_snapshot_release(m->snap);
+    if (m->collect)
+        px_collect_slot_done(m->collect);
+    free(m);
 }
 
 static void handle_msg(struct px_worker *w, struct px_msg *m)
@@ -119,9 +165,12 @@ static void handle_msg(struct px_worker *w, struct px_msg *m)
         start_drain(w);
         abort_all(w);
         break;
+    case PX_MSG_COLLECT:
+        collect(w, m->collect);
+        m->collect = NULL;
+        break;
     }
-    cs_snapshot_release(m->snap);
-    free(m);
+    drop_msg(m);
 }
 
 static void on_inbox(uv_async_t *a)
@@ -146,19 +195,19 @@ static void on_inbox(uv_async_t *a)
     }
     while (ordered) { /* stopping: drop the rest */
         struct px_msg *next = ordered->next;
-        cs_snapshot_release(ordered->snap);
-        free(ordered);
+        drop_msg(ordered);
         ordered = next;
     }
 }
 
-void px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap)
+static int post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap,
+                struct px_collect *c)
 {
     struct px_msg *m = calloc(1, sizeof *m);
     if (!m) {
         px_err("worker %u: out of memory posting a message", w->id);
         cs_snapshot_release(snap);
-        return;
+        return -1;
     }
     m->type = type;
     m->snap = snap;
@@ -167,12 +216,24 @@ void px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapsh
         uv_mutex_unlock(&w->inbox_lock);
         cs_snapshot_release(snap);
         free(m);
-        return;
+        return -1;
     }
+    m->collect = c;
     m->next = w->inbox_head;
     w->inbox_head = m;
     uv_async_send(&w->inbox);
     uv_mutex_unlock(&w->inbox_lock);
+    return 0;
+}
+
+int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap)
+{
+    return post(w, type, snap, NULL);
+}
+
+int px_worker_post_collect(struct px_worker *w, struct px_collect *c)
+{
+    return post(w, PX_MSG_COLLECT, NULL, c);
 }
 
 int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg,
@@ -217,8 +278,7 @@ static void worker_main(void *arg)
         w->on_exit(w, w->on_exit_arg);
 }
 
-int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg),
-                    void *arg)
+int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg), void *arg)
 {
     w->on_exit = on_exit;
     w->on_exit_arg = arg;
@@ -242,8 +302,7 @@ void px_worker_free(struct px_worker *w)
     struct px_msg *m = w->inbox_head;
     while (m) {
         struct px_msg *next = m->next;
-        cs_snapshot_release(m->snap);
-        free(m);
+        drop_msg(m);
         m = next;
     }
     w->inbox_head = NULL;

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh build
 bash scripts/build.sh build >/dev/null
 mkdir -p demo/certs
-bash tests/fixtures/gen_certs.sh demo/certs demo.test www.demo.test >/dev/null
+STEM=demo EXT=pem bash tests/fixtures/gen_certs.sh demo/certs demo.test www.demo.test >/dev/null
+STEM=apps EXT=pem bash tests/fixtures/gen_certs.sh demo/certs '*.apps.demo.test' >/dev/null
 python3 tests/upstream/upstream.py --listen 127.0.0.1:8080 >demo/upstream.log 2>&1 &
 upstream=$!
 proxy=""

@@ -1,0 +1,85 @@
+/* The main thread's state, shared by server.c (startup, signals, shutdown), reload.c
+ * (building and publishing snapshots) and admin_api.c (the admin endpoint). Everything
+ * here is touched on the main thread only. */
+#ifndef TWOFOLD_PX_SERVER_INTERNAL_H
+#define TWOFOLD_PX_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <time.h>
+#include <uv.h>
+
+#include "cs.h"
+#include "px_config.h"
+#include "px_http1.h"
+#include "px_worker.h"
+
+struct px_admin;
+struct px_admin_req;
+struct px_access_log;
+
+enum px_reload_outcome {
+    PX_RELOAD_APPLIED = 0, /* exit code of `twofold reload` too */
+    PX_RELOAD_FAILED = 1,
+    PX_RELOAD_PARTIAL = 2, /* applied, but some sites were refused or kept old certs */
+};
+const char *px_reload_outcome_name(enum px_reload_outcome o);
+
+/* What the last reload did, for logs, /certs, /metrics and `twofold reload`. */
+struct px_reload_result {
+    uint64_t seq; /* 0: no reload yet */
+    time_t at;
+    const char *trigger; /* "SIGHUP", "admin", "watch" */
+    enum px_reload_outcome outcome;
+    uint64_t generation;        /* live generation after it */
+    struct px_buf summary_json; /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
+    struct px_buf summary_text; /* the same, one line per site / finding, for people */
+};
+
+/* An admin request waiting for a reload to finish. */
+struct px_reload_waiter {
+    struct px_reload_waiter *next;
+    struct px_admin_req *req;
+};
+
+struct px_server {
+    struct px_config *cfg;
+    uv_loop_t loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_async_t worker_exit;
+    uv_async_t collect_done;
+    struct px_worker *workers;
+    unsigned n_workers;
+    atomic_uint exited;
+    struct cs_snapshot *snap; /* the live snapshot (the main thread's reference) */
+    struct px_access_log *access_log;
+    struct px_admin *admin;
+    unsigned stop_signals;
+    time_t started;
+
+    /* reload: at most one build at a time; triggers during a build queue one more */
+    bool reload_running, reload_again;
+    uv_work_t reload_work;
+    struct cs_snapshot *reload_result;
+    struct cs_diag reload_diag;
+    int reload_rc;
+    const char *reload_trigger, *reload_next_trigger;
+    struct px_reload_waiter *waiting_now;  /* answered by the running build */
+    struct px_reload_waiter *waiting_next; /* answered by the queued build */
+    struct px_reload_result last_reload;
+    uint64_t reloads[3]; /* by outcome */
+
+    struct px_collect *collects; /* /metrics collections in flight */
+};
+
+/* reload.c */
+void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_req *waiter);
+void px_reload_result_free(struct px_reload_result *r);
+void px_log_findings(const struct cs_diag *d);
+
+/* admin_api.c */
+int px_admin_api_start(struct px_server *s);
+void px_admin_api_stop(struct px_server *s);
+void px_admin_api_collect_done(uv_async_t *a);
+void px_admin_api_reload_answer(struct px_server *s, struct px_reload_waiter *list);
+
+#endif
