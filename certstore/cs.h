@@ -43,11 +43,17 @@ void cs_diag_add(struct cs_diag *d, enum cs_level level, const char *site, const
 void cs_diag_add_openssl(struct cs_diag *d);
 size_t cs_diag_count(const struct cs_diag *d, enum cs_level at_least);
 const char *cs_level_name(enum cs_level level);
+/* One line per finding: "LEVEL: site NAME: FILE: message". */
+void cs_diag_print(FILE *f, const struct cs_diag *d);
 
 /* ---- configuration handed in by the proxy ---- */
 
 enum cs_key_type { CS_KEY_NONE = 0, CS_KEY_RSA = 1, CS_KEY_ECDSA = 2 };
 enum cs_prefer { CS_PREFER_ECDSA = 0, CS_PREFER_RSA = 1 };
+/* What a reload does when a site's new certificates would lose coverage (a key type, a
+ * name, a client profile that can handshake now): refuse it (default) or apply it with a
+ * warning (hot reload issue). */
+enum cs_loss_policy { CS_LOSS_REFUSE = 0, CS_LOSS_WARN = 1 };
 #define CS_REQUIRE_RSA   (1u << CS_KEY_RSA)
 #define CS_REQUIRE_ECDSA (1u << CS_KEY_ECDSA)
 
@@ -77,7 +83,8 @@ struct cs_site_conf {
     char **cert_dirs;
     size_t n_cert_dirs;
     enum cs_prefer prefer;
-    unsigned require; /* CS_REQUIRE_* bits (hot reload issue) */
+    unsigned require; /* CS_REQUIRE_* bits (hot reload issue); unmet -> CS_ERROR */
+    enum cs_loss_policy on_coverage_loss; /* the site's, else the global default */
     int line;         /* config line of the section header, 0 if none */
     int tag;          /* opaque to certstore: the proxy stores its upstream index here */
 };
@@ -166,6 +173,55 @@ int cs_snapshot_build(const struct cs_conf *conf, const struct cs_snapshot *prev
 struct cs_snapshot *cs_snapshot_ref(struct cs_snapshot *s);
 void cs_snapshot_release(struct cs_snapshot *s); /* NULL is a no-op */
 
+/* ---- hot reload: per-site atomicity, the compatibility guard, the report ---- */
+
+enum cs_site_status {
+    CS_SITE_UNCHANGED, /* the same certificates (same cs_cert pointers) */
+    CS_SITE_UPDATED,   /* new certificates passed validation and the guard: applied */
+    CS_SITE_ADDED,     /* a site the previous snapshot did not have */
+    CS_SITE_REMOVED,   /* gone from the configuration (not a coverage loss) */
+    CS_SITE_KEPT,      /* new certificates failed validation: previous kept */
+    CS_SITE_PENDING,   /* looks half-written (key/cert mismatch, truncated PEM, missing
+                        * key): previous kept, retry */
+    CS_SITE_REFUSED,   /* the guard refused: previous kept */
+    CS_SITE_WARNED,    /* coverage loss allowed by on_coverage_loss = warn: applied */
+    CS_SITE_FAILED     /* no usable certificate and no previous one */
+};
+
+struct cs_site_report {
+    char *site;
+    enum cs_site_status status;
+    char *diff; /* one readable line, "" when unchanged */
+    char **profiles_lost; /* REFUSED / WARNED: profiles that handshake now and would not */
+    size_t n_profiles_lost;
+};
+
+/* Owned by the caller; free with cs_reload_report_free. n_updated counts UPDATED, ADDED
+ * and WARNED (every site whose new certificates were applied). */
+struct cs_reload_report {
+    struct cs_site_report *sites; /* configured sites in order, then REMOVED ones */
+    size_t n;
+    size_t n_refused, n_kept, n_pending, n_failed, n_updated;
+};
+
+/* Builds the snapshot a reload publishes. prev is the live snapshot (NULL: behaves like a
+ * first build, every site ADDED). Per site: a new certificate set in which any certificate
+ * failed (or which misses a required key type) keeps exactly the previous site's
+ * certificates (KEPT, or PENDING when it looks half-written); a usable set is compared with
+ * the previous one by the compatibility guard (key types, names, client-profile
+ * handshakes) and refused unless the site's on_coverage_loss is warn. Findings go to diag,
+ * one report entry per site (configured order, then removed sites) into report (always
+ * filled, also on failure). Returns 0 and *out, or negative when some site has neither a
+ * usable new set nor a previous one, or on a global error (bad policy, CA bundle, no site,
+ * bad default_site). Thread: runs on any one thread; prev is only read. */
+int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *prev,
+                        struct cs_diag *diag, struct cs_reload_report *report,
+                        struct cs_snapshot **out);
+void cs_reload_report_free(struct cs_reload_report *r); /* NULL is a no-op */
+/* "unchanged", "updated", "added", "removed", "kept", "pending", "refused", "warned",
+ * "failed". */
+const char *cs_site_status_name(enum cs_site_status s);
+
 uint64_t cs_snapshot_generation(const struct cs_snapshot *s);
 size_t cs_snapshot_site_count(const struct cs_snapshot *s);
 const struct cs_site *cs_snapshot_site(const struct cs_snapshot *s, size_t i);
@@ -218,6 +274,10 @@ enum cs_fail {
     CS_FAIL__COUNT
 };
 const char *cs_fail_name(enum cs_fail f); /* "no_usable_cert", "unknown_sni", "protocol" */
+/* "TLSv1.2", "TLSv1.3" (OpenSSL's spelling), "none" for 0 (added by selection). */
+const char *cs_version_name(int version);
+/* IANA name of a signature scheme, or "0x...." written into buf (added by selection). */
+const char *cs_sigalg_name(uint16_t id, char *buf, size_t len);
 
 #define CS_MAX_CANDIDATES 16
 
@@ -248,8 +308,20 @@ struct cs_suites {
     size_t n_tls13;
     uint16_t groups[32]; /* server's supported groups */
     size_t n_groups;
+    /* Bit i set: tls12_rsa[i] uses ECDHE key exchange, so it also needs a shared group
+     * (added by the selection engineer). */
+    uint64_t tls12_rsa_ecdhe;
+    /* SSL_CTX_get_security_level: at 1 and above OpenSSL 3 refuses SHA-1 signatures, so a
+     * TLS 1.2 client offering only SHA-1 sigalgs (or none: RFC 5246's default is SHA-1)
+     * gets no certificate (added by the selection engineer). */
+    int security_level;
 };
 int cs_suites_compute(SSL_CTX *ctx, struct cs_suites *out);
+/* OpenSSL 3.0 cannot report a context's own groups, so cs_suites_compute assumes OpenSSL's
+ * default list; the snapshot must then call this with the effective policy groups string
+ * ("X25519:P-256:P-384"). Returns 0, or -1 when a name is unknown (it is skipped). (Added
+ * by the selection engineer.) */
+int cs_suites_set_groups(struct cs_suites *out, const char *groups);
 const struct cs_suites *cs_snapshot_suites(const struct cs_snapshot *s);
 
 /* The one selection function: pure, used by the handshake, check, explain and tests.

@@ -1,0 +1,372 @@
+/* ClientHello capabilities: from a live SSL (inside the ClientHello callback) or from raw
+ * bytes (a TLS record, a bare handshake message, or an SSLv2-format hello as very old
+ * clients send). The raw parser reads untrusted input: every length is checked against
+ * what remains before it is used, and it never allocates.
+ *
+ * GREASE values (RFC 8701, 0x?a?a) are dropped from every list. Lists longer than the
+ * fixed arrays in struct cs_hello keep their first entries in wire order. */
+#include "cs.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+/* A bounds-checked reader over one span of input. */
+struct rd {
+    const uint8_t *p;
+    size_t n;
+};
+
+static bool rd_u8(struct rd *r, unsigned *v)
+{
+    if (r->n < 1)
+        return false;
+    *v = r->p[0];
+    r->p++;
+    r->n--;
+    return true;
+}
+
+static bool rd_u16(struct rd *r, unsigned *v)
+{
+    if (r->n < 2)
+        return false;
+    *v = ((unsigned)r->p[0] << 8) | r->p[1];
+    r->p += 2;
+    r->n -= 2;
+    return true;
+}
+
+static bool rd_u24(struct rd *r, size_t *v)
+{
+    if (r->n < 3)
+        return false;
+    *v = ((size_t)r->p[0] << 16) | ((size_t)r->p[1] << 8) | r->p[2];
+    r->p += 3;
+    r->n -= 3;
+    return true;
+}
+
+/* Splits off the next len bytes as a sub-reader. */
+static bool rd_sub(struct rd *r, size_t len, struct rd *sub)
+{
+    if (r->n < len)
+        return false;
+    sub->p = r->p;
+    sub->n = len;
+    r->p += len;
+    r->n -= len;
+    return true;
+}
+
+static bool is_grease(unsigned v)
+{
+    return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Reads a list of 16-bit values filling the whole reader, dropping GREASE. */
+static bool u16_list(struct rd *r, uint16_t *out, size_t cap, size_t *n)
+{
+    unsigned v;
+
+    if (r->n % 2)
+        return false;
+    *n = 0;
+    while (rd_u16(r, &v)) {
+        if (!is_grease(v) && *n < cap)
+            out[(*n)++] = (uint16_t)v;
+    }
+    return true;
+}
+
+/* Extension bodies, shared by the raw parser and cs_hello_from_ssl. Each returns false
+ * when the body is malformed. */
+static bool ext_sni(const uint8_t *p, size_t n, struct cs_hello *h)
+{
+    struct rd r = {p, n}, list, name;
+    unsigned len, type;
+
+    if (!rd_u16(&r, &len) || !rd_sub(&r, len, &list) || r.n != 0)
+        return false;
+    while (list.n > 0) {
+        if (!rd_u8(&list, &type) || !rd_u16(&list, &len) || !rd_sub(&list, len, &name))
+            return false;
+        if (type != 0 || h->has_sni)
+            continue;
+        if (name.n == 0 || name.n >= sizeof(h->sni) || memchr(name.p, 0, name.n))
+            return false;
+        memcpy(h->sni, name.p, name.n);
+        h->sni[name.n] = '\0';
+        h->has_sni = true;
+    }
+    return true;
+}
+
+static bool ext_versions(const uint8_t *p, size_t n, struct cs_hello *h)
+{
+    struct rd r = {p, n}, list;
+    unsigned len;
+
+    if (!rd_u8(&r, &len) || !rd_sub(&r, len, &list) || r.n != 0)
+        return false;
+    return u16_list(&list, h->versions, sizeof(h->versions) / sizeof(h->versions[0]),
+                    &h->n_versions);
+}
+
+static bool ext_u16_vector(const uint8_t *p, size_t n, uint16_t *out, size_t cap, size_t *count)
+{
+    struct rd r = {p, n}, list;
+    unsigned len;
+
+    if (!rd_u16(&r, &len) || !rd_sub(&r, len, &list) || r.n != 0)
+        return false;
+    return u16_list(&list, out, cap, count);
+}
+
+static bool ext_sigalgs(const uint8_t *p, size_t n, struct cs_hello *h)
+{
+    h->has_sigalgs = true;
+    return ext_u16_vector(p, n, h->sigalgs, CS_HELLO_MAX, &h->n_sigalgs);
+}
+
+static bool ext_groups(const uint8_t *p, size_t n, struct cs_hello *h)
+{
+    h->has_groups = true;
+    return ext_u16_vector(p, n, h->groups, CS_HELLO_MAX, &h->n_groups);
+}
+
+enum { EXT_SNI = 0, EXT_GROUPS = 10, EXT_SIGALGS = 13, EXT_VERSIONS = 43 };
+
+static bool ext_dispatch(unsigned type, const uint8_t *p, size_t n, struct cs_hello *h)
+{
+    switch (type) {
+    case EXT_SNI:
+        return ext_sni(p, n, h);
+    case EXT_GROUPS:
+        return ext_groups(p, n, h);
+    case EXT_SIGALGS:
+        return ext_sigalgs(p, n, h);
+    case EXT_VERSIONS:
+        return ext_versions(p, n, h);
+    default:
+        return true;
+    }
+}
+
+/* A bit per extension we read, to refuse duplicates; 0 for the rest. */
+static unsigned ext_bit(unsigned type)
+{
+    switch (type) {
+    case EXT_SNI:
+        return 1;
+    case EXT_GROUPS:
+        return 2;
+    case EXT_SIGALGS:
+        return 4;
+    case EXT_VERSIONS:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+static int parse_extensions(struct rd *r, struct cs_hello *h, char *err, size_t errlen)
+{
+    struct rd exts, body;
+    unsigned len, type, seen = 0;
+
+    if (r->n == 0) /* pre-TLS-1.2 clients may send no extensions block at all */
+        return 0;
+    if (!rd_u16(r, &len) || !rd_sub(r, len, &exts)) {
+        seterr(err, errlen, "extensions block truncated");
+        return -1;
+    }
+    while (exts.n > 0) {
+        if (!rd_u16(&exts, &type) || !rd_u16(&exts, &len) || !rd_sub(&exts, len, &body)) {
+            seterr(err, errlen, "extension header or body truncated");
+            return -1;
+        }
+        unsigned bit = ext_bit(type);
+        if (seen & bit) { /* OpenSSL refuses duplicates; a second copy must not win here */
+            seterr(err, errlen, "duplicate extension %u", type);
+            return -1;
+        }
+        seen |= bit;
+        if (!ext_dispatch(type, body.p, body.n, h)) {
+            seterr(err, errlen, "malformed extension %u", type);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The ClientHello body after the handshake header. */
+static int parse_body(struct rd *r, struct cs_hello *h, char *err, size_t errlen)
+{
+    struct rd skip, ciphers;
+    unsigned v, len;
+
+    if (!rd_u16(r, &v) || !rd_sub(r, 32, &skip)) {
+        seterr(err, errlen, "ClientHello truncated before the random");
+        return -1;
+    }
+    h->legacy_version = (uint16_t)v;
+    if (!rd_u8(r, &len) || len > 32 || !rd_sub(r, len, &skip)) {
+        seterr(err, errlen, "bad or truncated session id");
+        return -1;
+    }
+    if (!rd_u16(r, &len) || len % 2 || len == 0 || !rd_sub(r, len, &ciphers)) {
+        seterr(err, errlen, "bad or truncated cipher suite list");
+        return -1;
+    }
+    u16_list(&ciphers, h->ciphers, CS_HELLO_MAX, &h->n_ciphers);
+    if (!rd_u8(r, &len) || len == 0 || !rd_sub(r, len, &skip)) {
+        seterr(err, errlen, "bad or truncated compression methods");
+        return -1;
+    }
+    return parse_extensions(r, h, err, errlen);
+}
+
+/* SSLv2-format CLIENT-HELLO (RFC 6101 appendix E.2): 3-byte cipher specs; those with a
+ * zero first byte are TLS suites. No extensions, so no SNI, sigalgs or groups. */
+static int parse_sslv2(struct rd *r, struct cs_hello *h, char *err, size_t errlen)
+{
+    struct rd msg, specs, rest;
+    unsigned b0, b1, type, version, speclen, sidlen, chlen;
+
+    if (!rd_u8(r, &b0) || !rd_u8(r, &b1) || !rd_sub(r, ((b0 & 0x7f) << 8) | b1, &msg)) {
+        seterr(err, errlen, "SSLv2 record truncated");
+        return -1;
+    }
+    if (!rd_u8(&msg, &type) || type != 1) {
+        seterr(err, errlen, "SSLv2 record is not a CLIENT-HELLO");
+        return -1;
+    }
+    if (!rd_u16(&msg, &version) || !rd_u16(&msg, &speclen) || !rd_u16(&msg, &sidlen) ||
+        !rd_u16(&msg, &chlen) || speclen % 3 || !rd_sub(&msg, speclen, &specs) ||
+        !rd_sub(&msg, sidlen, &rest) || !rd_sub(&msg, chlen, &rest)) {
+        seterr(err, errlen, "SSLv2 CLIENT-HELLO truncated");
+        return -1;
+    }
+    h->legacy_version = (uint16_t)version;
+    while (specs.n >= 3) {
+        unsigned hi, suite;
+        rd_u8(&specs, &hi);
+        rd_u16(&specs, &suite);
+        if (hi == 0 && !is_grease(suite) && h->n_ciphers < CS_HELLO_MAX)
+            h->ciphers[h->n_ciphers++] = (uint16_t)suite;
+    }
+    return 0;
+}
+
+/* Unwraps one TLS handshake record; a hello spread over several records is refused. */
+static int unwrap_record(struct rd *r, char *err, size_t errlen)
+{
+    unsigned type, version, len;
+    struct rd frag;
+
+    if (!rd_u8(r, &type) || !rd_u16(r, &version) || !rd_u16(r, &len)) {
+        seterr(err, errlen, "TLS record header truncated");
+        return -1;
+    }
+    if (type != 22 || (version >> 8) != 3) {
+        seterr(err, errlen, "not a TLS handshake record (type %u, version 0x%04x)", type, version);
+        return -1;
+    }
+    if (!rd_sub(r, len, &frag)) {
+        seterr(err, errlen, "TLS record truncated: %zu of %u bytes", r->n, len);
+        return -1;
+    }
+    *r = frag;
+    return 0;
+}
+
+int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen)
+{
+    struct rd r = {p, n}, body;
+    unsigned type;
+    size_t len;
+
+    memset(out, 0, sizeof(*out));
+    seterr(err, errlen, "%s", "");
+    if (!p || n == 0) {
+        seterr(err, errlen, "empty input");
+        return -1;
+    }
+    if (p[0] & 0x80)
+        return parse_sslv2(&r, out, err, errlen);
+    if (p[0] == 22 && unwrap_record(&r, err, errlen) < 0)
+        return -1;
+    if (!rd_u8(&r, &type) || !rd_u24(&r, &len)) {
+        seterr(err, errlen, "handshake header truncated");
+        return -1;
+    }
+    if (type != 1) {
+        seterr(err, errlen, "handshake message type %u is not a ClientHello", type);
+        return -1;
+    }
+    if (!rd_sub(&r, len, &body)) {
+        seterr(err, errlen, "ClientHello truncated: %zu of %zu bytes (or split over records)", r.n,
+               len);
+        return -1;
+    }
+    if (parse_body(&body, out, err, errlen) < 0)
+        return -1;
+    if (body.n != 0) {
+        seterr(err, errlen, "%zu stray bytes after the extensions", body.n);
+        return -1;
+    }
+    return 0;
+}
+
+static bool from_ssl_ext(SSL *ssl, unsigned type, struct cs_hello *h)
+{
+    const unsigned char *p;
+    size_t n;
+
+    if (SSL_client_hello_get0_ext(ssl, type, &p, &n) != 1)
+        return true; /* absent */
+    return ext_dispatch(type, p, n, h);
+}
+
+int cs_hello_from_ssl(SSL *ssl, struct cs_hello *out)
+{
+    const unsigned char *ciphers;
+    size_t n;
+    struct rd r;
+
+    memset(out, 0, sizeof(*out));
+    if (!ssl)
+        return -1;
+    out->legacy_version = (uint16_t)SSL_client_hello_get0_legacy_version(ssl);
+    n = SSL_client_hello_get0_ciphers(ssl, &ciphers);
+    if (SSL_client_hello_isv2(ssl)) { /* 3-byte SSLv2 cipher specs, no extensions */
+        for (size_t i = 0; i + 3 <= n; i += 3) {
+            unsigned v = ((unsigned)ciphers[i + 1] << 8) | ciphers[i + 2];
+            if (ciphers[i] == 0 && !is_grease(v) && out->n_ciphers < CS_HELLO_MAX)
+                out->ciphers[out->n_ciphers++] = (uint16_t)v;
+        }
+        return n > 0 ? 0 : -1;
+    }
+    r.p = ciphers;
+    r.n = n;
+    if (n == 0 || !u16_list(&r, out->ciphers, CS_HELLO_MAX, &out->n_ciphers))
+        return -1;
+    if (!from_ssl_ext(ssl, EXT_SNI, out) || !from_ssl_ext(ssl, EXT_VERSIONS, out) ||
+        !from_ssl_ext(ssl, EXT_SIGALGS, out) || !from_ssl_ext(ssl, EXT_GROUPS, out))
+        return -1;
+    return 0;
+}
