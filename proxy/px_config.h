@@ -26,7 +26,7 @@ struct px_addr {
 int px_addr_parse(const char *s, struct px_addr *out, char *err, size_t errlen);
 
 enum px_balance { PX_BALANCE_ROUND_ROBIN = 0, PX_BALANCE_LEAST_CONN = 1 };
-enum px_access_log { PX_ACCESS_OFF = 0, PX_ACCESS_TEXT = 1, PX_ACCESS_JSON = 2 };
+enum px_access_log_mode { PX_ACCESS_OFF = 0, PX_ACCESS_TEXT = 1, PX_ACCESS_JSON = 2 };
 
 struct px_listener_conf {
     char *name;
@@ -70,10 +70,16 @@ struct px_config {
     struct px_addr admin;
     char *admin_token; /* optional bearer token */
     int log_level;     /* enum px_log_level */
-    enum px_access_log access_log;
+    enum px_access_log_mode access_log;
     char *access_log_path; /* NULL or "-": stderr */
     struct px_timeouts timeouts;
     struct px_limits limits;
+    /* hot reload */
+    bool watch;                 /* watch certificate files and directories (on) */
+    unsigned watch_debounce_ms; /* quiet time after the last change (500 ms) */
+    unsigned watch_poll_ms;     /* polling fallback interval (2 s) */
+    char *ticket_key_file;      /* shared session ticket keys; NULL: random per process */
+    unsigned ticket_rotate_ms;  /* new encryption key this often (1 h) */
     struct px_listener_conf *listeners;
     size_t n_listeners;
     struct px_upstream_conf *upstreams;
@@ -101,5 +107,24 @@ int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **o
                            struct px_config_errors *errs);
 
 void px_config_free(struct px_config *c); /* NULL is a no-op */
+
+/* ---- additions (config engineer) ---- */
+
+/* px_config_load_file with flags. PX_CONFIG_NO_FILE_CHECKS skips the stat/access checks
+ * of cert, key, cert_dir and ca_bundle (tests and documentation checks of examples whose
+ * files do not exist here). px_config_load_file(p, o, e) == _ex(p, 0, o, e). */
+#define PX_CONFIG_NO_FILE_CHECKS 1u
+int px_config_load_file_ex(const char *path, unsigned flags, struct px_config **out,
+                           struct px_config_errors *errs);
+
+/* The key table, read-only, for documentation checks and `twofold help config`. section
+ * is the section kind ("proxy", "listener", "site", "upstream"); def is the default as
+ * written in a file, or NULL when the key has none. */
+struct px_config_key_info {
+    const char *section, *key, *type, *def, *doc;
+    bool repeatable;
+};
+size_t px_config_key_count(void);
+int px_config_key_info(size_t i, struct px_config_key_info *out);
 
 #endif

@@ -1,0 +1,107 @@
+/* Usage texts and the version line. */
+#include "cli.h"
+
+#include <llhttp.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+static const char general[] =
+    "usage: twofold -c FILE\n"
+    "       twofold --listen ADDR --upstream ADDR --cert-dir DIR [--default-name NAME]\n"
+    "               [--admin ADDR|off] [--workers N]\n"
+    "       twofold check (-c FILE | sidecar flags) [--json]\n"
+    "       twofold explain (-c FILE | sidecar flags) [--sni NAME]\n"
+    "               (--profile NAME | --clienthello HEX)\n"
+    "       twofold help [check|explain|config]\n"
+    "       twofold --version\n"
+    "\n"
+    "A TLS-terminating HTTP/1.1 reverse proxy that serves each client the RSA or ECDSA\n"
+    "certificate it can use.\n"
+    "\n"
+    "  -c, --config FILE     run with this configuration (see conf/twofold.ini)\n"
+    "  --listen ADDR         sidecar mode: accept TLS on ADDR (host:port or [v6]:port)\n"
+    "  --upstream ADDR       sidecar mode: send requests to this server\n"
+    "  --cert-dir DIR        sidecar mode: serve every certificate and key in DIR\n"
+    "  --default-name NAME   sidecar mode: certificate for clients without (known) SNI\n"
+    "  --admin ADDR|off      sidecar mode: admin endpoint (default: off)\n"
+    "  --workers N           sidecar mode: worker threads (default: one per CPU)\n"
+    "  --version             print the version and the library versions\n"
+    "  -h, --help            print this help (twofold help COMMAND for a command)\n"
+    "\n"
+    "Exit codes: 0 ok; 1 errors found (configuration, certificates) or a runtime\n"
+    "failure; 2 usage error.\n";
+
+static const char check_help[] =
+    "usage: twofold check -c FILE [--json]\n"
+    "       twofold check --listen ADDR --upstream ADDR --cert-dir DIR [...] [--json]\n"
+    "\n"
+    "Loads the configuration, builds the certificate snapshot exactly as the server\n"
+    "would, and runs a real in-memory handshake for every site and client profile.\n"
+    "Prints the findings (errors, warnings, notices) and the coverage table: which\n"
+    "clients get which certificate, and which cannot connect.\n"
+    "\n"
+    "  --json   print {\"sites\":[...],\"findings\":[...],\"ok\":bool} instead of text;\n"
+    "           configuration errors add \"config_errors\":[\"FILE:LINE: message\", ...]\n"
+    "\n"
+    "Exit codes: 0 no errors (warnings allowed); 1 a configuration error, an\n"
+    "error-level finding or a snapshot that cannot be built; 2 usage error.\n";
+
+static const char explain_help[] =
+    "usage: twofold explain (-c FILE | sidecar flags) [--sni NAME]\n"
+    "                       (--profile NAME | --clienthello HEX)\n"
+    "\n"
+    "Shows which certificate twofold would serve to one client, and why every other\n"
+    "candidate was or was not usable.\n"
+    "\n"
+    "  --sni NAME          the server name the client asks for (overrides the one in\n"
+    "                      the ClientHello or the profile's default)\n"
+    "  --profile NAME      a built-in client profile; an unknown name lists them all\n"
+    "  --clienthello HEX   a captured ClientHello, as hex (a TLS record or a bare\n"
+    "                      handshake message; blanks and colons are ignored)\n"
+    "\n"
+    "Exit codes: 0 explained; 1 configuration or snapshot errors, unknown profile,\n"
+    "unparsable ClientHello; 2 usage error.\n";
+
+/* Every key of the config table, from the table itself. */
+static void config_help(FILE *f)
+{
+    struct px_config_key_info k;
+    const char *last = "";
+    fprintf(f, "Configuration keys (conf/twofold.ini is an annotated example):\n");
+    for (size_t i = 0; px_config_key_info(i, &k) == 0; i++) {
+        if (strcmp(k.section, last) != 0)
+            fprintf(f, "\n[%s%s]\n", k.section, strcmp(k.section, "proxy") ? " NAME" : "");
+        last = k.section;
+        fprintf(f, "  %-26s %s%s\n", k.key, k.type, k.repeatable ? ", repeatable" : "");
+        fprintf(f, "  %-26s %s", "", k.doc);
+        if (k.def)
+            fprintf(f, " (default: %s)", k.def);
+        fprintf(f, "\n");
+    }
+}
+
+int cli_help(FILE *f, const char *cmd)
+{
+    if (!cmd)
+        fputs(general, f);
+    else if (strcmp(cmd, "check") == 0)
+        fputs(check_help, f);
+    else if (strcmp(cmd, "explain") == 0)
+        fputs(explain_help, f);
+    else if (strcmp(cmd, "config") == 0)
+        config_help(f);
+    else {
+        fprintf(stderr, "twofold help: unknown command \"%s\" (check, explain, config)\n", cmd);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+void cli_version(FILE *f)
+{
+    fprintf(f, "twofold %s (OpenSSL %s, libuv %s, llhttp %d.%d.%d)\n", TWOFOLD_VERSION,
+            OpenSSL_version(OPENSSL_VERSION_STRING), uv_version_string(), LLHTTP_VERSION_MAJOR,
+            LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH);
+}

@@ -1,0 +1,190 @@
+/* Converters for structured values: addresses, host names, certificate sources,
+ * upstream references and servers. */
+#include "config_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD(obj, k, T) ((T *)(void *)((char *)(obj) + (k)->off))
+
+int px_conv_addr(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    char err[200];
+    struct px_addr a;
+    if (px_addr_parse(r->value, &a, err, sizeof err) < 0) {
+        px_kerr(L, r, "%s", err);
+        return -1;
+    }
+    *FIELD(obj, k, struct px_addr) = a;
+    return 0;
+}
+
+static bool label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* A lower-cased host name or "*." wildcard followed by at least two labels. Returns NULL
+ * with a reason in why. */
+static const char *host_check(const char *name, const char **why)
+{
+    const char *s = name;
+    size_t labels = 0;
+    bool wild = strncmp(s, "*.", 2) == 0;
+    if (wild)
+        s += 2;
+    if (strlen(name) > 253) {
+        *why = "longer than 253 characters";
+        return NULL;
+    }
+    for (;;) {
+        const char *dot = strchr(s, '.');
+        size_t n = dot ? (size_t)(dot - s) : strlen(s);
+        if (memchr(s, '*', n)) {
+            *why = "\"*\" is allowed only as the whole first label (*.example.org)";
+            return NULL;
+        }
+        if (!label_ok(s, n)) {
+            *why = "not a valid host name (labels of letters, digits and \"-\")";
+            return NULL;
+        }
+        labels++;
+        if (!dot)
+            break;
+        s = dot + 1;
+    }
+    if (wild && labels < 2) {
+        *why = "a wildcard must be \"*.\" followed by at least two labels (*.example.org)";
+        return NULL;
+    }
+    return name;
+}
+
+static void strv_push(char ***v, size_t *n, char *s)
+{
+    *v = px_xrealloc(*v, (*n + 1) * sizeof **v);
+    (*v)[(*n)++] = s;
+}
+
+int px_conv_names(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    struct cs_site_conf *site = obj;
+    char *copy = px_strdup(r->value), *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+        for (char *p = t; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        const char *why = NULL;
+        bool dup = false;
+        for (size_t i = 0; i < site->n_names; i++)
+            dup = dup || strcmp(site->names[i], t) == 0;
+        if (!host_check(t, &why)) {
+            px_kerr(L, r, "\"%s\": %s", t, why);
+            rc = -1;
+        } else if (dup) {
+            px_kerr(L, r, "\"%s\" is listed twice", t);
+            rc = -1;
+        } else {
+            strv_push(&site->names, &site->n_names, px_strdup(t));
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+int px_conv_cert(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    struct cs_site_conf *site = obj;
+    char *copy = px_strdup(r->value), *save = NULL;
+    char *cert = strtok_r(copy, " \t", &save);
+    char *key = cert ? strtok_r(NULL, " \t", &save) : NULL;
+    if (!cert || strtok_r(NULL, " \t", &save)) {
+        px_kerr(L, r, "expected CERTFILE [KEYFILE]");
+        free(copy);
+        return -1;
+    }
+    site->certs = px_xrealloc(site->certs, (site->n_certs + 1) * sizeof *site->certs);
+    struct cs_cert_source *src = &site->certs[site->n_certs++];
+    src->cert = px_path_resolve(L, cert);
+    src->key = key ? px_path_resolve(L, key) : NULL;
+    src->line = r->line;
+    px_check_path(L, r, src->cert, false);
+    if (src->key)
+        px_check_path(L, r, src->key, false);
+    free(copy);
+    return 0;
+}
+
+int px_conv_cert_dir(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    struct cs_site_conf *site = obj;
+    char *dir = px_path_resolve(L, r->value);
+    strv_push(&site->cert_dirs, &site->n_cert_dirs, dir);
+    px_check_path(L, r, dir, true);
+    return 0;
+}
+
+/* Only recorded here: upstreams may be defined after the site; resolved in the checks. */
+int px_conv_site_upstream(struct px_loader *L, const struct px_key *k, const struct px_raw *r,
+                          void *obj)
+{
+    size_t i = (size_t)((struct cs_site_conf *)obj - L->cfg->certs.sites);
+    free(L->site_upstream[i]);
+    L->site_upstream[i] = px_strdup(r->value);
+    L->site_upstream_line[i] = r->line;
+    return 0;
+}
+
+int px_conv_prefer(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    enum cs_prefer *p = FIELD(obj, k, enum cs_prefer);
+    if (strcmp(r->value, "ecdsa") == 0)
+        *p = CS_PREFER_ECDSA;
+    else if (strcmp(r->value, "rsa") == 0)
+        *p = CS_PREFER_RSA;
+    else {
+        px_kerr(L, r, "\"%s\" is not one of ecdsa, rsa", r->value);
+        return -1;
+    }
+    return 0;
+}
+
+int px_conv_server(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    struct px_upstream_conf *u = obj;
+    char err[200];
+    struct px_addr a;
+    if (px_addr_parse(r->value, &a, err, sizeof err) < 0) {
+        px_kerr(L, r, "%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < u->n_servers; i++) {
+        if (u->servers[i].len == a.len && memcmp(&u->servers[i].ss, &a.ss, a.len) == 0) {
+            px_kerr(L, r, "\"%s\" is listed twice", r->value);
+            return -1;
+        }
+    }
+    u->servers = px_xrealloc(u->servers, (u->n_servers + 1) * sizeof *u->servers);
+    u->servers[u->n_servers++] = a;
+    return 0;
+}
+
+int px_conv_balance(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    enum px_balance *b = FIELD(obj, k, enum px_balance);
+    if (strcmp(r->value, "round_robin") == 0)
+        *b = PX_BALANCE_ROUND_ROBIN;
+    else if (strcmp(r->value, "least_conn") == 0)
+        *b = PX_BALANCE_LEAST_CONN;
+    else {
+        px_kerr(L, r, "\"%s\" is not one of round_robin, least_conn", r->value);
+        return -1;
+    }
+    return 0;
+}
