@@ -69,12 +69,22 @@ struct px_server {
     uint64_t reloads[3]; /* by outcome */
 
     struct px_collect *collects; /* /metrics collections in flight */
+
+    struct px_watch *watch;     /* certificate watcher (ops.c), NULL when watch = off */
+    struct px_tickets *tickets; /* session ticket keys, outside snapshots */
+    uv_timer_t ticket_timer;
 };
 
 /* reload.c */
 void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_req *waiter);
 void px_reload_result_free(struct px_reload_result *r);
 void px_log_findings(const struct cs_diag *d);
+
+/* ops.c: the certificate watcher, ticket key rotation, systemd notification */
+int px_ops_start(struct px_server *s);
+void px_ops_stop(struct px_server *s);
+/* Re-arms the watcher over the files of the live snapshot (after a reload). */
+void px_ops_watch_refresh(struct px_server *s);
 
 /* admin_api.c */
 int px_admin_api_start(struct px_server *s);

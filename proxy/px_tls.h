@@ -55,7 +55,8 @@ const char *px_tls_cipher(const struct px_tls *t);
 const char *px_tls_sni(const struct px_tls *t); /* NULL when none */
 
 /* Proxy-side context setup installed as cs_conf.ctx_setup: ALPN (http/1.1 only),
- * renegotiation refused, no early data, release buffers. */
+ * renegotiation refused, no early data, release buffers, and the session ticket key ring
+ * when arg (a struct px_tickets *) is not NULL. */
 int px_tls_ctx_setup(SSL_CTX *ctx, void *arg);
 
 #endif

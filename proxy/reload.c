@@ -9,6 +9,7 @@
 
 #include "px_log.h"
 #include "px_metrics.h"
+#include "px_notify.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,11 @@ static void reload_done(uv_work_t *req, int status)
     px_reload_result_free(&s->last_reload);
     s->last_reload = r;
 
+    px_ops_watch_refresh(s); /* the set of files in use may have changed */
+    px_notify_ready();
+    px_notify_status("serving generation %llu; last reload %s", (unsigned long long)r.generation,
+                     px_reload_outcome_name(r.outcome));
+
     struct px_reload_waiter *answered = s->waiting_now;
     s->waiting_now = NULL;
     px_admin_api_reload_answer(s, answered);
@@ -154,6 +160,7 @@ void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_r
     s->waiting_next = NULL;
     s->reload_running = true;
     s->reload_trigger = trigger;
+    px_notify_reloading();
     s->reload_work.data = s;
     if (uv_queue_work(&s->loop, &s->reload_work, reload_build, reload_done) != 0) {
         s->reload_running = false;

@@ -12,6 +12,8 @@
 
 #include "px_access_log.h"
 #include "px_log.h"
+#include "px_notify.h"
+#include "px_tickets.h"
 #include "px_tls.h"
 #include "px_worker.h"
 
@@ -31,6 +33,10 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     enum px_msg_type type = s->stop_signals == 1 ? PX_MSG_DRAIN : PX_MSG_ABORT;
     px_info("%s: %s", strsignal(signum),
             type == PX_MSG_DRAIN ? "draining (a second signal exits at once)" : "exiting now");
+    if (s->stop_signals == 1) {
+        px_notify_stopping();
+        px_ops_stop(s); /* no reloads while draining */
+    }
     for (unsigned i = 0; i < s->n_workers; i++)
         px_worker_post(&s->workers[i], type, NULL);
 }
@@ -61,6 +67,7 @@ static void on_worker_exit_main(uv_async_t *a)
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
     uv_close((uv_handle_t *)&s->collect_done, NULL);
     px_admin_api_stop(s);
+    px_ops_stop(s);
 }
 
 /* ---- startup ---- */
@@ -163,7 +170,11 @@ static void server_free(struct px_server *s)
     free(s->workers);
     px_access_log_close(s->access_log);
     cs_snapshot_release(s->snap);
+    s->snap = NULL;
     px_reload_result_free(&s->last_reload);
+    px_ops_stop(s);
+    uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks of the watcher and timers */
+    px_tickets_free(s->tickets);      /* after every context using it is gone */
     uv_loop_close(&s->loop);
     px_config_free(s->cfg);
 }
@@ -179,7 +190,7 @@ int px_server_run(struct px_config *cfg)
     cfg->certs.ctx_setup = px_tls_ctx_setup;
     uv_loop_init(&s.loop);
     char err[256] = "";
-    if (build_first_snapshot(&s) != 0) {
+    if (px_ops_start(&s) != 0 || build_first_snapshot(&s) != 0) {
         s.n_workers = 0;
         server_free(&s);
         return 1;
@@ -205,6 +216,10 @@ int px_server_run(struct px_config *cfg)
             on_worker_exit_main(&s.worker_exit);
     } else {
         log_started(&s);
+        px_ops_watch_refresh(&s);
+        px_notify_ready();
+        px_notify_status("serving generation %llu",
+                         (unsigned long long)cs_snapshot_generation(s.snap));
     }
     uv_run(&s.loop, UV_RUN_DEFAULT);
     for (unsigned i = 0; i < s.n_workers; i++)

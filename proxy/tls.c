@@ -1,6 +1,8 @@
 /* TLS engine over memory BIOs. See px_tls.h for the contract. */
 #include "px_tls.h"
 
+#include "px_tickets.h"
+
 #include <openssl/err.h>
 #include <string.h>
 
@@ -170,5 +172,8 @@ int px_tls_ctx_setup(SSL_CTX *ctx, void *arg)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* arg: the process-wide ticket key ring (NULL in `twofold check`) */
+    if (arg && px_tickets_install(ctx, arg) != 0)
+        return -1;
     return 0;
 }
