@@ -85,11 +85,13 @@ void px_admin_api_reload_answer(struct px_server *s, struct px_reload_waiter *li
     while (list) {
         struct px_reload_waiter *next = list->next;
         int status = r->outcome == PX_RELOAD_FAILED ? 500 : 200;
+        bool text = strstr(list->req->query, "format=text") != NULL;
+        const struct px_buf *b = text ? &r->summary_text : &r->summary_json;
         if (r->seq == 0)
             px_admin_respond(list->req, 503, NULL, "shutting down\n", 14);
         else
-            px_admin_respond(list->req, status, "application/json", r->summary_json.data,
-                             r->summary_json.len);
+            px_admin_respond(list->req, status, text ? "text/plain" : "application/json", b->data,
+                             b->len);
         free(list);
         list = next;
     }

@@ -40,5 +40,6 @@ void cli_version(FILE *f);
 
 int cli_check(int argc, char **argv);
 int cli_explain(int argc, char **argv);
+int cli_reload(int argc, char **argv);
 
 #endif

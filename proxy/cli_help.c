@@ -14,7 +14,8 @@ static const char general[] =
     "       twofold check (-c FILE | sidecar flags) [--json]\n"
     "       twofold explain (-c FILE | sidecar flags) [--sni NAME]\n"
     "               (--profile NAME | --clienthello HEX)\n"
-    "       twofold help [check|explain|config]\n"
+    "       twofold reload (-c FILE | --admin ADDR) [--token TOKEN]\n"
+    "       twofold help [check|explain|reload|config]\n"
     "       twofold --version\n"
     "\n"
     "A TLS-terminating HTTP/1.1 reverse proxy that serves each client the RSA or ECDSA\n"
@@ -29,6 +30,9 @@ static const char general[] =
     "  --workers N           sidecar mode: worker threads (default: one per CPU)\n"
     "  --version             print the version and the library versions\n"
     "  -h, --help            print this help (twofold help COMMAND for a command)\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT drain and exit (a second one exits at once); SIGHUP\n"
+    "reloads the certificates.\n"
     "\n"
     "Exit codes: 0 ok; 1 errors found (configuration, certificates) or a runtime\n"
     "failure; 2 usage error.\n";
@@ -64,6 +68,20 @@ static const char explain_help[] =
     "Exit codes: 0 explained; 1 configuration or snapshot errors, unknown profile,\n"
     "unparsable ClientHello; 2 usage error.\n";
 
+static const char reload_help[] =
+    "usage: twofold reload -c FILE [--token TOKEN]\n"
+    "       twofold reload --admin ADDR [--token TOKEN]\n"
+    "\n"
+    "Asks the running instance to reload its certificates (POST /reload on its admin\n"
+    "endpoint, whose address and token come from FILE or the flags; the token may also\n"
+    "be in $TWOFOLD_ADMIN_TOKEN), waits for the outcome and prints it: one line per\n"
+    "site that changed, was refused by the compatibility guard, or kept its previous\n"
+    "certificates, and every finding. Meant for renewal deploy hooks.\n"
+    "\n"
+    "Exit codes: 0 applied; 1 failed (nothing changed) or the instance is unreachable;\n"
+    "2 applied, but some sites were refused or kept their previous certificates (or a\n"
+    "usage error).\n";
+
 /* Every key of the config table, from the table itself. */
 static void config_help(FILE *f)
 {
@@ -90,10 +108,13 @@ int cli_help(FILE *f, const char *cmd)
         fputs(check_help, f);
     else if (strcmp(cmd, "explain") == 0)
         fputs(explain_help, f);
+    else if (strcmp(cmd, "reload") == 0)
+        fputs(reload_help, f);
     else if (strcmp(cmd, "config") == 0)
         config_help(f);
     else {
-        fprintf(stderr, "twofold help: unknown command \"%s\" (check, explain, config)\n", cmd);
+        fprintf(stderr, "twofold help: unknown command \"%s\" (check, explain, reload, config)\n",
+                cmd);
         return CLI_USAGE;
     }
     return CLI_OK;

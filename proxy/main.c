@@ -46,6 +46,8 @@ int main(int argc, char **argv)
         return cli_check(argc, argv);
     if (strcmp(cmd, "explain") == 0)
         return cli_explain(argc, argv);
+    if (strcmp(cmd, "reload") == 0)
+        return cli_reload(argc, argv);
     if (cmd[0] != '-') {
         fprintf(stderr, "twofold: unknown command \"%s\" (see twofold --help)\n", cmd);
         return CLI_USAGE;
