@@ -46,7 +46,8 @@ struct px_h1_head {
     /* request */
     const char *method; /* "GET" ... */
     size_t method_len;
-    int method_id; /* llhttp_method_t */
+    int method_id; /* llhttp_method_t; for a response: the method it answers (see
+                      px_h1_expect_response_to; HTTP_GET unless told) */
     const char *target;
     size_t target_len;
     /* response */
@@ -75,6 +76,14 @@ struct px_h1_callbacks {
     /* The message is complete (trailers are dropped). */
     int (*on_end)(void *ud);
 };
+/* Event order per message: on_head, on_body*, on_end, then px_h1_feed returns PX_H1_PAUSED.
+ * Exceptions: an interim 1xx response (not 101) gets on_head only (status 1xx) and the
+ * parser goes straight on with the final response in the same feed call; an upgrade (a
+ * request with head.upgrade, or a 101 response) gets on_head only, then px_h1_feed returns
+ * PX_H1_UPGRADED (no on_end: the connection is no longer HTTP). After PX_H1_UPGRADED,
+ * px_h1_resume() readies the parser for a next message (e.g. the upstream refused the
+ * upgrade). PX_H1_ERROR and PX_H1_ABORTED are terminal. A head's pointers are only valid
+ * until the next message begins; an interim head's only during its on_head call. */
 
 /* Return codes of px_h1_feed / px_h1_finish. */
 enum {
@@ -101,14 +110,16 @@ void px_h1_expect_response_to(struct px_h1_parser *p, int method_id);
 /* True when no byte of a message has been seen since the last pause/resume. */
 bool px_h1_idle(const struct px_h1_parser *p);
 
-/* After PX_H1_ERROR: the status to answer a client with (400, 413, 414, 431, 501; 502 for
- * responses) and a short reason for logs. */
+/* After PX_H1_ERROR: the status to answer a client with (400, 414, 417, 431, 501, 505, or
+ * 500 when out of memory; always 502 for responses) and a short static reason for logs.
+ * The full list of checks and their statuses is at the top of http1_validate.c. */
 int px_h1_error_status(const struct px_h1_parser *p);
 const char *px_h1_error_reason(const struct px_h1_parser *p);
 
 /* ---- serialisation ---- */
 
-/* A growable byte buffer. */
+/* A growable byte buffer; data stays NUL-terminated (not counted in len). Reuse by setting
+ * len = 0; it never shrinks. Writers append to it and restore len on failure. */
 struct px_buf {
     char *data;
     size_t len, cap;
@@ -121,10 +132,14 @@ int px_buf_printf(struct px_buf *b, const char *fmt, ...) __attribute__((format(
 struct px_h1_forward {
     const char *client_addr; /* appended to X-Forwarded-For */
     const char *proto;       /* "https" */
+    /* Host to send when the request carries none (HTTP/1.0 without Host and without an
+     * absolute-form target); NULL: send none. */
+    const char *host;
 };
 
 /* Request head as sent upstream: hop-by-hop headers removed (Connection and the headers it
- * names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading), Host kept,
+ * names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading), Host kept
+ * (a request without one gets the absolute-form authority or fwd->host, first in line),
  * X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set, framing canonical:
  * "Content-Length: N" or "Transfer-Encoding: chunked", always HTTP/1.1 with keep-alive
  * (or "Connection: upgrade" plus Upgrade when upgrading). */
@@ -137,6 +152,14 @@ int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forw
  * version. */
 int px_h1_response_head_write(const struct px_h1_head *h, bool close, int client_minor,
                               struct px_buf *out);
+
+/* How the body of response h travels to a client of HTTP/1.<client_minor>, matching what
+ * px_h1_response_head_write announced: PX_H1_BODY_NONE (send no body bytes),
+ * PX_H1_BODY_LENGTH (copy the bytes as they are), PX_H1_BODY_CHUNKED (re-chunk every
+ * on_body piece with px_h1_chunk_begin/_end, end with px_h1_chunk_last), PX_H1_BODY_EOF
+ * (HTTP/1.0 client and a chunked or EOF upstream body: copy the bytes unframed and close
+ * the connection after them; the head said "Connection: close"). */
+enum px_h1_body px_h1_response_framing(const struct px_h1_head *h, int client_minor);
 
 /* Chunk framing for re-chunked bodies: "<hex>\r\n" before n bytes, "\r\n" after, and the
  * last-chunk "0\r\n\r\n". */

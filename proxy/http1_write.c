@@ -1,0 +1,345 @@
+/* Serialisation: request heads sent upstream, response heads sent to clients, chunk
+ * framing for re-chunked bodies, and the proxy's own short error responses.
+ *
+ * Both head writers drop hop-by-hop fields (Connection and every field it names,
+ * Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading) and the received
+ * framing fields (Transfer-Encoding, Content-Length), then emit exactly one canonical
+ * framing field, so what the next hop parses is what this proxy parsed. On failure a
+ * writer leaves out->len as it found it. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <llhttp.h>
+
+#include "http1_int.h"
+
+#define PUT(out, lit) px_buf_append((out), (lit), sizeof(lit) - 1)
+
+static void rewind_to(struct px_buf *out, size_t mark)
+{
+    out->len = mark;
+    if (out->data)
+        out->data[mark] = '\0';
+}
+
+const char *px_h1_status_text(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 103:
+        return "Early Hints";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
+    }
+}
+
+/* True when one of the Connection fields lists name (RFC 9110 7.6.1). */
+static bool named_by_connection(const struct px_h1_head *h, const char *name, size_t n)
+{
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!PX_H1_IS(f->name, f->name_len, "connection"))
+            continue;
+        const char *pos = f->value, *end = f->value + f->value_len, *e;
+        size_t en;
+        while (px_h1_list_next(&pos, end, &e, &en)) {
+            if (px_h1_span_ieq(e, en, name, n))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* True when a Connection field lists something besides close / keep-alive / upgrade, i.e.
+ * when named_by_connection() has to be asked at all (rarely: this keeps the common case
+ * linear in the number of fields). */
+static bool connection_names_fields(const struct px_h1_head *h)
+{
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!PX_H1_IS(f->name, f->name_len, "connection"))
+            continue;
+        const char *pos = f->value, *end = f->value + f->value_len, *e;
+        size_t en;
+        while (px_h1_list_next(&pos, end, &e, &en))
+            if (en > 0 && !PX_H1_IS(e, en, "close") && !PX_H1_IS(e, en, "keep-alive") &&
+                !PX_H1_IS(e, en, "upgrade"))
+                return true;
+    }
+    return false;
+}
+
+/* Fields never forwarded as received (both directions). The forwarding fields the proxy
+ * sets are dropped here too (X-Forwarded-For is rebuilt, not dropped, by the request
+ * writer). named: connection_names_fields(h). */
+static bool dropped(const struct px_h1_head *h, const struct px_h1_header *f, bool request,
+                    bool named)
+{
+    const char *s = f->name;
+    size_t n = f->name_len;
+    if (PX_H1_IS(s, n, "connection") || PX_H1_IS(s, n, "keep-alive") ||
+        PX_H1_IS(s, n, "proxy-connection") || PX_H1_IS(s, n, "te") || PX_H1_IS(s, n, "trailer") ||
+        PX_H1_IS(s, n, "transfer-encoding") || PX_H1_IS(s, n, "content-length") ||
+        PX_H1_IS(s, n, "upgrade"))
+        return true;
+    if (request && (PX_H1_IS(s, n, "x-forwarded-proto") || PX_H1_IS(s, n, "x-forwarded-host") ||
+                    PX_H1_IS(s, n, "x-forwarded-for")))
+        return true;
+    /* Host is never hop-by-hop: "Connection: host" must not strip it. */
+    if (request && PX_H1_IS(s, n, "host"))
+        return false;
+    return named && named_by_connection(h, s, n);
+}
+
+static int put_field(struct px_buf *out, const struct px_h1_header *f)
+{
+    if (px_buf_append(out, f->name, f->name_len) || PUT(out, ": ") ||
+        px_buf_append(out, f->value, f->value_len) || PUT(out, "\r\n"))
+        return -ENOMEM;
+    return 0;
+}
+
+/* "Name: v1, v2[, extra]\r\n" joining every field called name; nothing when there is no
+ * value at all. */
+static int put_joined(struct px_buf *out, const struct px_h1_head *h, const char *lname,
+                      size_t lname_len, const char *shown, const char *extra)
+{
+    bool any = false;
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (f->name_len != lname_len || !px_h1_ieq(f->name, lname, lname_len))
+            continue;
+        if ((any ? PUT(out, ", ") : px_buf_printf(out, "%s: ", shown)) ||
+            px_buf_append(out, f->value, f->value_len))
+            return -ENOMEM;
+        any = true;
+    }
+    if (extra && (any ? PUT(out, ", ") : px_buf_printf(out, "%s: ", shown)))
+        return -ENOMEM;
+    if (extra && px_buf_append(out, extra, strlen(extra)))
+        return -ENOMEM;
+    if ((any || extra) && PUT(out, "\r\n"))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Host as received; else the absolute-form authority; else the configured fallback. */
+static int put_host_if_missing(const struct px_h1_head *h, const struct px_h1_forward *fwd,
+                               struct px_buf *out)
+{
+    for (unsigned i = 0; i < h->n_headers; i++)
+        if (PX_H1_IS(h->headers[i].name, h->headers[i].name_len, "host"))
+            return 0;
+    if (h->host)
+        return PUT(out, "Host: ") || px_buf_append(out, h->host, h->host_len) || PUT(out, "\r\n");
+    if (fwd && fwd->host)
+        return px_buf_printf(out, "Host: %s\r\n", fwd->host);
+    return 0;
+}
+
+static int request_fields(const struct px_h1_head *h, const struct px_h1_forward *fwd,
+                          struct px_buf *out)
+{
+    if (put_host_if_missing(h, fwd, out))
+        return -ENOMEM;
+    bool named = connection_names_fields(h);
+    for (unsigned i = 0; i < h->n_headers; i++)
+        if (!dropped(h, &h->headers[i], true, named) && put_field(out, &h->headers[i]))
+            return -ENOMEM;
+    if (put_joined(out, h, "x-forwarded-for", 15, "X-Forwarded-For", fwd ? fwd->client_addr : NULL))
+        return -ENOMEM;
+    if (px_buf_printf(out, "X-Forwarded-Proto: %s\r\n", fwd && fwd->proto ? fwd->proto : "https"))
+        return -ENOMEM;
+    if (h->host && (PUT(out, "X-Forwarded-Host: ") || px_buf_append(out, h->host, h->host_len) ||
+                    PUT(out, "\r\n")))
+        return -ENOMEM;
+    if (h->body == PX_H1_BODY_LENGTH &&
+        px_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long)h->content_length))
+        return -ENOMEM;
+    if (h->body == PX_H1_BODY_CHUNKED && PUT(out, "Transfer-Encoding: chunked\r\n"))
+        return -ENOMEM;
+    if (h->upgrade)
+        return PUT(out, "Connection: upgrade\r\n") ||
+               put_joined(out, h, "upgrade", 7, "Upgrade", NULL);
+    return PUT(out, "Connection: keep-alive\r\n");
+}
+
+int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forward *fwd,
+                             struct px_buf *out)
+{
+    size_t mark = out->len;
+    if (px_buf_append(out, h->method, h->method_len) || PUT(out, " ") ||
+        px_buf_append(out, h->target, h->target_len) || PUT(out, " HTTP/1.1\r\n") ||
+        request_fields(h, fwd, out) || PUT(out, "\r\n")) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static bool bodiless_status(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+enum px_h1_body px_h1_response_framing(const struct px_h1_head *h, int client_minor)
+{
+    if (bodiless_status(h->status) || h->method_id == HTTP_HEAD)
+        return PX_H1_BODY_NONE;
+    switch (h->body) {
+    case PX_H1_BODY_LENGTH:
+        return PX_H1_BODY_LENGTH;
+    case PX_H1_BODY_CHUNKED:
+    case PX_H1_BODY_EOF:
+        return client_minor >= 1 ? PX_H1_BODY_CHUNKED : PX_H1_BODY_EOF;
+    default:
+        return PX_H1_BODY_NONE;
+    }
+}
+
+static int response_fields(const struct px_h1_head *h, bool close, int client_minor,
+                           struct px_buf *out)
+{
+    bool head_answer = h->method_id == HTTP_HEAD && !bodiless_status(h->status);
+    bool named = connection_names_fields(h);
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        bool keep = (head_answer && PX_H1_IS(f->name, f->name_len, "content-length")) ||
+                    (h->status == 101 && PX_H1_IS(f->name, f->name_len, "upgrade"));
+        if ((keep || !dropped(h, f, false, named)) && put_field(out, f))
+            return -ENOMEM;
+    }
+    enum px_h1_body fr = px_h1_response_framing(h, client_minor);
+    int rc = 0;
+    if (fr == PX_H1_BODY_LENGTH)
+        rc = px_buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+    else if (fr == PX_H1_BODY_CHUNKED)
+        rc = PUT(out, "Transfer-Encoding: chunked\r\n");
+    else if (fr == PX_H1_BODY_NONE && !bodiless_status(h->status) && !head_answer)
+        rc = PUT(out, "Content-Length: 0\r\n");
+    if (rc)
+        return rc;
+    if (h->status == 101)
+        return PUT(out, "Connection: upgrade\r\n");
+    if (h->status < 200)
+        return 0;
+    if (close || fr == PX_H1_BODY_EOF)
+        return PUT(out, "Connection: close\r\n");
+    return client_minor == 0 ? PUT(out, "Connection: keep-alive\r\n") : 0;
+}
+
+int px_h1_response_head_write(const struct px_h1_head *h, bool close, int client_minor,
+                              struct px_buf *out)
+{
+    size_t mark = out->len;
+    const char *reason = h->reason;
+    size_t reason_len = h->reason_len;
+    if (reason_len == 0) {
+        reason = px_h1_status_text(h->status);
+        reason_len = strlen(reason);
+    }
+    if (px_buf_printf(out, "HTTP/1.1 %03d ", h->status) || px_buf_append(out, reason, reason_len) ||
+        PUT(out, "\r\n") || response_fields(h, close, client_minor, out) || PUT(out, "\r\n")) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int px_h1_chunk_begin(struct px_buf *out, size_t n)
+{
+    if (n == 0)
+        return -EINVAL; /* a zero-size chunk is the last-chunk: px_h1_chunk_last */
+    return px_buf_printf(out, "%zx\r\n", n);
+}
+
+int px_h1_chunk_end(struct px_buf *out)
+{
+    return PUT(out, "\r\n");
+}
+
+int px_h1_chunk_last(struct px_buf *out)
+{
+    return PUT(out, "0\r\n\r\n");
+}
+
+int px_h1_error_response_write(int status, bool close, struct px_buf *out)
+{
+    if (status < 400 || status > 599)
+        return -EINVAL;
+    const char *text = px_h1_status_text(status);
+    size_t body_len = (size_t)snprintf(NULL, 0, "%d %s\n", status, text);
+    size_t mark = out->len;
+    if (px_buf_printf(out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n"
+                      "%d %s\n",
+                      status, text, body_len, close ? "Connection: close\r\n" : "", status, text)) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
+}

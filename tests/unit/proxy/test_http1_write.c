@@ -1,0 +1,365 @@
+/* px_h1 serialisation: exact bytes of rewritten request and response heads (hop-by-hop
+ * removal, forwarding fields, canonical framing), chunk framing, error responses, px_buf;
+ * and re-parsing what was written gives the same message. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <llhttp.h>
+
+#include "px_http1.h"
+#include "tt.h"
+
+struct cap {
+    struct px_h1_head head;
+    int heads, ends;
+    struct px_buf body;
+};
+
+static int cap_head(void *ud, const struct px_h1_head *h)
+{
+    struct cap *c = ud;
+    c->head = *h; /* pointers stay valid until the parser resumes or is freed */
+    c->heads++;
+    return 0;
+}
+
+static int cap_body(void *ud, const char *p, size_t n)
+{
+    return px_buf_append(&((struct cap *)ud)->body, p, n);
+}
+
+static int cap_end(void *ud)
+{
+    ((struct cap *)ud)->ends++;
+    return 0;
+}
+
+static const struct px_h1_callbacks cb = {cap_head, cap_body, cap_end};
+static const struct px_h1_limits lim = {1024, 8192, 64};
+
+/* Parses one message (in[0..len)); the caller frees the parser after using c->head. */
+static struct px_h1_parser *parse(enum px_h1_kind kind, int method, const char *in, size_t len,
+                                  struct cap *c)
+{
+    memset(c, 0, sizeof(*c));
+    struct px_h1_parser *p = px_h1_parser_new(kind, &lim, &cb, c);
+    if (kind == PX_H1_RESPONSE)
+        px_h1_expect_response_to(p, method);
+    size_t used = 0;
+    int rc = px_h1_feed(p, in, len, &used);
+    if (rc == PX_H1_OK)
+        rc = px_h1_finish(p);
+    if (rc < 0)
+        fprintf(stderr, "parse failed: %d %s\n", px_h1_error_status(p), px_h1_error_reason(p));
+    CHECK(rc >= 0);
+    CHECK_INT(c->heads, 1);
+    return p;
+}
+
+static const struct px_h1_forward fwd = {.client_addr = "192.0.2.7", .proto = "https"};
+
+static void expect_request(const char *in, const struct px_h1_forward *f, const char *want,
+                           int line)
+{
+    struct cap c;
+    struct px_h1_parser *p = parse(PX_H1_REQUEST, 0, in, strlen(in), &c);
+    struct px_buf out = {0};
+    CHECK_INT(px_h1_request_head_write(&c.head, f, &out), 0);
+    if (!out.data || strcmp(out.data, want) != 0)
+        fprintf(stderr, "request case at line %d\n", line);
+    CHECK_STR(out.data, want);
+    CHECK_INT(out.len, strlen(want));
+    px_buf_free(&out);
+    px_buf_free(&c.body);
+    px_h1_parser_free(p);
+}
+
+static void test_request_heads(void)
+{
+    expect_request("GET /p?q=1 HTTP/1.1\r\n"
+                   "Host: app.example\r\n"
+                   "Connection: keep-alive, X-Secret , close\r\n"
+                   "Keep-Alive: timeout=5\r\n"
+                   "X-Secret: s\r\n"
+                   "Proxy-Connection: keep-alive\r\n"
+                   "TE: trailers\r\n"
+                   "Trailer: X-T\r\n"
+                   "Upgrade: h2c\r\n"
+                   "Accept: */*\r\n"
+                   "X-Forwarded-For: 198.51.100.1\r\n"
+                   "X-Forwarded-Proto: http\r\n"
+                   "X-Forwarded-Host: evil.example\r\n"
+                   "x-forwarded-for: 198.51.100.2, 198.51.100.3\r\n"
+                   "\r\n",
+                   &fwd,
+                   "GET /p?q=1 HTTP/1.1\r\n"
+                   "Host: app.example\r\n"
+                   "Accept: */*\r\n"
+                   "X-Forwarded-For: 198.51.100.1, 198.51.100.2, 198.51.100.3, 192.0.2.7\r\n"
+                   "X-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: app.example\r\n"
+                   "Connection: keep-alive\r\n"
+                   "\r\n",
+                   __LINE__);
+    /* Framing re-emitted canonically; Expect kept; HTTP/1.0 goes out as HTTP/1.1. */
+    expect_request(
+        "PUT /u HTTP/1.0\r\nHost: h\r\ncontent-length: 007\r\nExpect: 100-continue\r\n\r\n"
+        "1234567",
+        &fwd,
+        "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+        "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Host: h\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n",
+        __LINE__);
+    expect_request("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nX-A: 1\r\n\r\n"
+                   "0\r\n\r\n",
+                   &fwd,
+                   "POST /c HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Forwarded-For: 192.0.2.7\r\n"
+                   "X-Forwarded-Proto: https\r\nX-Forwarded-Host: h\r\n"
+                   "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n",
+                   __LINE__);
+    /* Upgrading: Upgrade kept, Connection: upgrade. */
+    expect_request("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                   "Sec-WebSocket-Key: k==\r\n\r\n",
+                   &fwd,
+                   "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: k==\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+                   __LINE__);
+    /* HTTP/1.0 without Host: the absolute-form authority, else the configured fallback. */
+    const struct px_h1_forward fb = {.client_addr = "192.0.2.7", .host = "backend"};
+    expect_request("GET http://Origin.example/x HTTP/1.0\r\nA: 1\r\n\r\n", &fb,
+                   "GET http://Origin.example/x HTTP/1.1\r\nHost: Origin.example\r\nA: 1\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: Origin.example\r\nConnection: keep-alive\r\n\r\n",
+                   __LINE__);
+    expect_request("GET /x HTTP/1.0\r\nA: 1\r\n\r\n", &fb,
+                   "GET /x HTTP/1.1\r\nHost: backend\r\nA: 1\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+                   "Connection: keep-alive\r\n\r\n",
+                   __LINE__);
+    /* "Connection: host" does not strip Host; no client address and no XFF: none sent. */
+    const struct px_h1_forward nofwd = {0};
+    expect_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: host, x-forwarded-for\r\n\r\n", &nofwd,
+                   "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n",
+                   __LINE__);
+}
+
+static void expect_response(int method, const char *in, bool close, int client_minor,
+                            enum px_h1_body framing, const char *want, int line)
+{
+    struct cap c;
+    struct px_h1_parser *p = parse(PX_H1_RESPONSE, method, in, strlen(in), &c);
+    struct px_buf out = {0};
+    CHECK_INT(px_h1_response_head_write(&c.head, close, client_minor, &out), 0);
+    if (!out.data || strcmp(out.data, want) != 0)
+        fprintf(stderr, "response case at line %d\n", line);
+    CHECK_STR(out.data, want);
+    CHECK_INT(px_h1_response_framing(&c.head, client_minor), framing);
+    px_buf_free(&out);
+    px_buf_free(&c.body);
+    px_h1_parser_free(p);
+}
+
+#define RESP(m, in, close, minor, fr, want) expect_response(m, in, close, minor, fr, want, __LINE__)
+
+static void test_response_heads(void)
+{
+    const char *hop = "Connection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\n"
+                      "Proxy-Connection: x\r\nTrailer: X-T\r\nUpgrade: h2\r\n";
+    char in[512];
+    snprintf(in, sizeof(in), "HTTP/1.1 200 Fine\r\nServer: s\r\n%sContent-Length: 3\r\n\r\nabc",
+             hop);
+    RESP(HTTP_GET, in, false, 1, PX_H1_BODY_LENGTH,
+         "HTTP/1.1 200 Fine\r\nServer: s\r\nContent-Length: 3\r\n\r\n");
+    RESP(HTTP_GET, in, false, 0, PX_H1_BODY_LENGTH,
+         "HTTP/1.1 200 Fine\r\nServer: s\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n");
+    RESP(HTTP_GET, in, true, 1, PX_H1_BODY_LENGTH,
+         "HTTP/1.1 200 Fine\r\nServer: s\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    /* chunked and EOF bodies: chunked to HTTP/1.1 clients, unframed + close to 1.0 ones */
+    const char *chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n0\r\n\r\n";
+    RESP(HTTP_GET, chunked, false, 1, PX_H1_BODY_CHUNKED,
+         "HTTP/1.1 200 OK\r\nX: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    RESP(HTTP_GET, chunked, false, 0, PX_H1_BODY_EOF,
+         "HTTP/1.1 200 OK\r\nX: 1\r\nConnection: close\r\n\r\n");
+    const char *eof = "HTTP/1.0 200 OK\r\nX: 1\r\n\r\nall of it";
+    RESP(HTTP_GET, eof, false, 1, PX_H1_BODY_CHUNKED,
+         "HTTP/1.1 200 OK\r\nX: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    RESP(HTTP_GET, eof, false, 0, PX_H1_BODY_EOF,
+         "HTTP/1.1 200 OK\r\nX: 1\r\nConnection: close\r\n\r\n");
+    /* HEAD answer: the upstream's Content-Length passes through, nothing else added. */
+    RESP(HTTP_HEAD, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nETag: \"e\"\r\n\r\n", false, 1,
+         PX_H1_BODY_NONE, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nETag: \"e\"\r\n\r\n");
+    RESP(HTTP_HEAD, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, 1,
+         PX_H1_BODY_NONE, "HTTP/1.1 200 OK\r\n\r\n");
+    /* 204 / 304: no framing at all. */
+    RESP(HTTP_GET, "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false, 1,
+         PX_H1_BODY_NONE, "HTTP/1.1 204 No Content\r\n\r\n");
+    RESP(HTTP_GET, "HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 9\r\n\r\n", true, 1,
+         PX_H1_BODY_NONE, "HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nConnection: close\r\n\r\n");
+    /* Empty reason: the standard text. Interim and 101. */
+    RESP(HTTP_GET, "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n", false, 1, PX_H1_BODY_LENGTH,
+         "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    RESP(HTTP_POST, "HTTP/1.1 100 Continue\r\n\r\n", false, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 100 Continue\r\n\r\n");
+    RESP(HTTP_GET,
+         "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+         "Sec-WebSocket-Accept: a=\r\n\r\n",
+         false, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a=\r\n"
+         "Connection: upgrade\r\n\r\n");
+
+    /* A hand-made bodiless 200 (not a HEAD answer) says Content-Length: 0. */
+    struct px_h1_head h = {.status = 200,
+                           .http_major = 1,
+                           .http_minor = 1,
+                           .body = PX_H1_BODY_NONE,
+                           .method_id = HTTP_GET};
+    struct px_buf out = {0};
+    CHECK_INT(px_h1_response_head_write(&h, false, 1, &out), 0);
+    CHECK_STR(out.data, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    px_buf_free(&out);
+}
+
+/* Re-chunk a decoded body the way the relay does. */
+static void rechunk(struct px_buf *out, const char *p, size_t n, size_t piece)
+{
+    for (size_t off = 0; off < n; off += piece) {
+        size_t k = n - off < piece ? n - off : piece;
+        CHECK_INT(px_h1_chunk_begin(out, k), 0);
+        CHECK_INT(px_buf_append(out, p + off, k), 0);
+        CHECK_INT(px_h1_chunk_end(out), 0);
+    }
+    CHECK_INT(px_h1_chunk_last(out), 0);
+}
+
+/* What is written parses back to the same message. */
+static void test_reparse(void)
+{
+    const char *in = "POST /up?x=1 HTTP/1.1\r\nHost: h.example\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: X-Drop\r\nX-Drop: 1\r\nX-Keep: 2\r\n\r\n"
+                     "4;a=b\r\nwiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nT: v\r\n\r\n";
+    struct cap c, d;
+    struct px_h1_parser *p = parse(PX_H1_REQUEST, 0, in, strlen(in), &c);
+    CHECK_STR(c.body.data, "wikipedia in\r\n\r\nchunks.");
+    struct px_buf out = {0};
+    CHECK_INT(px_h1_request_head_write(&c.head, &fwd, &out), 0);
+    rechunk(&out, c.body.data, c.body.len, 10);
+    struct px_h1_parser *q = parse(PX_H1_REQUEST, 0, out.data, out.len, &d);
+    CHECK_INT(d.ends, 1);
+    CHECK_STR(d.body.data, c.body.data);
+    CHECK_INT(d.head.body, PX_H1_BODY_CHUNKED);
+    CHECK_INT(d.head.method_id, HTTP_POST);
+    CHECK(d.head.target_len == c.head.target_len &&
+          memcmp(d.head.target, c.head.target, c.head.target_len) == 0);
+    CHECK(d.head.keep_alive);
+    CHECK(d.head.host_len == 9 && memcmp(d.head.host, "h.example", 9) == 0);
+    bool drop = false, keep = false;
+    for (unsigned i = 0; i < d.head.n_headers; i++) {
+        drop |= d.head.headers[i].name_len == 6 && memcmp(d.head.headers[i].name, "X-Drop", 6) == 0;
+        keep |= d.head.headers[i].name_len == 6 && memcmp(d.head.headers[i].name, "X-Keep", 6) == 0;
+    }
+    CHECK(!drop && keep);
+    px_h1_parser_free(q);
+    px_h1_parser_free(p);
+    px_buf_free(&out);
+    px_buf_free(&c.body);
+    px_buf_free(&d.body);
+
+    /* An EOF-delimited response re-chunked for an HTTP/1.1 client. */
+    const char *resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+    p = parse(PX_H1_RESPONSE, HTTP_GET, resp, strlen(resp), &c);
+    CHECK_INT(c.head.body, PX_H1_BODY_EOF);
+    CHECK_INT(px_h1_response_head_write(&c.head, false, 1, &out), 0);
+    rechunk(&out, c.body.data, c.body.len, 4);
+    q = parse(PX_H1_RESPONSE, HTTP_GET, out.data, out.len, &d);
+    CHECK_INT(d.ends, 1);
+    CHECK_INT(d.head.body, PX_H1_BODY_CHUNKED);
+    CHECK(d.head.keep_alive);
+    CHECK_STR(d.body.data, "until close");
+    px_h1_parser_free(q);
+    px_h1_parser_free(p);
+    px_buf_free(&out);
+    px_buf_free(&c.body);
+    px_buf_free(&d.body);
+}
+
+static void test_chunks(void)
+{
+    struct px_buf b = {0};
+    CHECK_INT(px_h1_chunk_begin(&b, 26), 0);
+    CHECK_INT(px_h1_chunk_end(&b), 0);
+    CHECK_INT(px_h1_chunk_begin(&b, 4096), 0);
+    CHECK_INT(px_h1_chunk_last(&b), 0);
+    CHECK_STR(b.data, "1a\r\n\r\n1000\r\n0\r\n\r\n");
+    CHECK_INT(px_h1_chunk_begin(&b, 0), -EINVAL);
+    CHECK_INT(b.len, strlen("1a\r\n\r\n1000\r\n0\r\n\r\n")); /* unchanged */
+    px_buf_free(&b);
+}
+
+static void test_errors(void)
+{
+    struct px_buf b = {0};
+    CHECK_INT(px_h1_error_response_write(502, true, &b), 0);
+    CHECK_STR(b.data,
+              "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 16\r\n"
+              "Connection: close\r\n\r\n502 Bad Gateway\n");
+    b.len = 0;
+    CHECK_INT(px_h1_error_response_write(404, false, &b), 0);
+    CHECK_STR(b.data, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n"
+                      "\r\n404 Not Found\n");
+    CHECK_INT(px_h1_error_response_write(200, true, &b), -EINVAL);
+    /* Every status the proxy answers with parses back with a matching body. */
+    static const int statuses[] = {400, 404, 408, 413, 414, 417, 431, 500, 501, 502, 503, 504, 505};
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        b.len = 0;
+        CHECK_INT(px_h1_error_response_write(statuses[i], true, &b), 0);
+        CHECK(strcmp(px_h1_status_text(statuses[i]), "Unknown") != 0);
+        struct cap c;
+        struct px_h1_parser *p = parse(PX_H1_RESPONSE, HTTP_GET, b.data, b.len, &c);
+        CHECK_INT(c.head.status, statuses[i]);
+        CHECK_INT(c.head.body, PX_H1_BODY_LENGTH);
+        CHECK_INT(c.head.content_length, c.body.len);
+        CHECK(!c.head.keep_alive);
+        char want[64];
+        snprintf(want, sizeof(want), "%d %s\n", statuses[i], px_h1_status_text(statuses[i]));
+        CHECK_STR(c.body.data, want);
+        px_h1_parser_free(p);
+        px_buf_free(&c.body);
+    }
+    px_buf_free(&b);
+}
+
+static void test_buf(void)
+{
+    struct px_buf b = {0};
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK_INT(px_buf_append(&b, "ab", 2), 0);
+    CHECK_INT(px_buf_printf(&b, "[%s]", big), 0);
+    CHECK_INT(b.len, 2 + 2 + sizeof(big) - 1);
+    CHECK(b.data[b.len] == '\0');
+    CHECK(b.data[2] == '[' && b.data[b.len - 1] == ']');
+    CHECK_INT(px_buf_printf(&b, "%d", 42), 0);
+    CHECK(strcmp(b.data + b.len - 2, "42") == 0);
+    CHECK_INT(px_buf_append(&b, NULL, 0), 0);
+    char *before = b.data;
+    b.len = 0;
+    CHECK_INT(px_buf_append(&b, big, 100), 0);
+    CHECK(b.data == before); /* reuse does not reallocate */
+    px_buf_free(&b);
+    CHECK(b.data == NULL && b.len == 0 && b.cap == 0);
+    px_buf_free(&b);
+}
+
+int main(void)
+{
+    test_request_heads();
+    test_response_heads();
+    test_reparse();
+    test_chunks();
+    test_errors();
+    test_buf();
+    return tt_done();
+}
