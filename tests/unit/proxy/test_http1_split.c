@@ -135,7 +135,7 @@ static void check_splits(enum px_h1_kind kind, int method, const char *in, size_
         if (strcmp(part.log, whole.log) != 0 && bad++ == 0)
             fprintf(stderr, "case at line %d split at %zu:\n%s", line, k, part.log);
     }
-    size_t *cuts = malloc(len * sizeof(*cuts));
+    size_t *cuts = calloc(len + 1, sizeof(*cuts));
     for (size_t k = 0; k < len; k++)
         cuts[k] = k + 1;
     run(&part, kind, method, in, len, cuts, len);
