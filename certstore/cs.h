@@ -60,8 +60,8 @@ enum cs_loss_policy { CS_LOSS_REFUSE = 0, CS_LOSS_WARN = 1 };
 /* TLS policy applied to every context a snapshot creates. Strings use OpenSSL syntax;
  * NULL means twofold's default (see cs_policy_defaults). */
 struct cs_policy {
-    int min_version; /* TLS1_2_VERSION by default */
-    int max_version; /* TLS1_3_VERSION by default */
+    int min_version;    /* TLS1_2_VERSION by default */
+    int max_version;    /* TLS1_3_VERSION by default */
     char *ciphers;      /* TLS <= 1.2 cipher list */
     char *ciphersuites; /* TLS 1.3 suites */
     char *groups;       /* supported groups, e.g. "X25519:P-256:P-384" */
@@ -84,9 +84,10 @@ struct cs_site_conf {
     size_t n_cert_dirs;
     enum cs_prefer prefer;
     unsigned require; /* CS_REQUIRE_* bits (hot reload issue); unmet -> CS_ERROR */
-    enum cs_loss_policy on_coverage_loss; /* the site's, else the global default */
-    int line;         /* config line of the section header, 0 if none */
-    int tag;          /* opaque to certstore: the proxy stores its upstream index here */
+    /* the site's on_coverage_loss, else the global default (hot reload issue) */
+    enum cs_loss_policy on_coverage_loss;
+    int line; /* config line of the section header, 0 if none */
+    int tag;  /* opaque to certstore: the proxy stores its upstream index here */
 };
 
 /* Called on every SSL_CTX a snapshot creates (base and per certificate) after certstore's
@@ -118,8 +119,8 @@ struct cs_cert {
     char *cert_path;
     char *key_path; /* == cert_path for bundles */
     enum cs_key_type type;
-    int bits;      /* RSA modulus bits, EC field bits */
-    int curve_nid; /* NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1; 0 for RSA */
+    int bits;         /* RSA modulus bits, EC field bits */
+    int curve_nid;    /* NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1; 0 for RSA */
     char **dns_names; /* lower-cased DNS SANs (CN when there is no SAN) */
     size_t n_dns_names;
     unsigned char sha256[32];
@@ -191,7 +192,7 @@ enum cs_site_status {
 struct cs_site_report {
     char *site;
     enum cs_site_status status;
-    char *diff; /* one readable line, "" when unchanged */
+    char *diff;           /* one readable line, "" when unchanged */
     char **profiles_lost; /* REFUSED / WARNED: profiles that handshake now and would not */
     size_t n_profiles_lost;
 };

@@ -3,7 +3,7 @@
  * the snapshot's base context, so its ClientHello callback, cs_select and the per-cert
  * contexts are exercised exactly as in production. What was served is read back from both
  * ends: cs_ssl_cert on the server, the peer certificate's SHA-256 on the client. */
-#include "cs.h"
+#include "cs_internal.h"
 
 #include <openssl/err.h>
 #include <stdlib.h>
@@ -187,6 +187,33 @@ done:
     SSL_free(d.s);
 }
 
+SSL_CTX **cs_coverage_clients_new(void)
+{
+    SSL_CTX **ctx = calloc(cs_n_profiles + 1, sizeof(*ctx));
+    for (size_t p = 0; ctx && p < cs_n_profiles; p++)
+        ctx[p] = cs_profile_client_ctx(&cs_profiles[p]);
+    return ctx;
+}
+
+void cs_coverage_clients_free(SSL_CTX **clients)
+{
+    for (size_t p = 0; clients && p < cs_n_profiles; p++)
+        SSL_CTX_free(clients[p]);
+    free(clients);
+}
+
+void cs_coverage_run_site(const struct cs_snapshot *s, size_t i, SSL_CTX *const *clients,
+                          struct cs_coverage_cell *row)
+{
+    for (size_t p = 0; p < cs_n_profiles; p++) {
+        struct cs_coverage_cell *cell = &row[p];
+        memset(cell, 0, sizeof(*cell));
+        cell->site = cs_snapshot_site(s, i);
+        cell->profile = &cs_profiles[p];
+        run_cell(s, clients[p], cell);
+    }
+}
+
 int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out)
 {
     SSL_CTX **ctx;
@@ -195,25 +222,15 @@ int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out)
     out->n_sites = cs_snapshot_site_count(s);
     out->n_profiles = cs_n_profiles;
     out->cells = calloc(out->n_sites * out->n_profiles + 1, sizeof(*out->cells));
-    ctx = calloc(cs_n_profiles, sizeof(*ctx));
+    ctx = cs_coverage_clients_new();
     if (!out->cells || !ctx) {
-        free(ctx);
+        cs_coverage_clients_free(ctx);
         cs_coverage_free(out);
         return -1;
     }
-    for (size_t p = 0; p < cs_n_profiles; p++)
-        ctx[p] = cs_profile_client_ctx(&cs_profiles[p]);
-    for (size_t i = 0; i < out->n_sites; i++) {
-        for (size_t p = 0; p < cs_n_profiles; p++) {
-            struct cs_coverage_cell *cell = &out->cells[i * cs_n_profiles + p];
-            cell->site = cs_snapshot_site(s, i);
-            cell->profile = &cs_profiles[p];
-            run_cell(s, ctx[p], cell);
-        }
-    }
-    for (size_t p = 0; p < cs_n_profiles; p++)
-        SSL_CTX_free(ctx[p]);
-    free(ctx);
+    for (size_t i = 0; i < out->n_sites; i++)
+        cs_coverage_run_site(s, i, ctx, &out->cells[i * cs_n_profiles]);
+    cs_coverage_clients_free(ctx);
     return 0;
 }
 

@@ -81,4 +81,124 @@ void cs_src_list_free(struct cs_src_list *l);
 /* Lower-cases an ASCII host name in place. */
 void cs_lower(char *s);
 
+/* ---- cs_snapshot.c: the pieces a build and a reload share ---- */
+
+/* Loads certificates for one build: reuse from a previous snapshot, the CA bundle. */
+struct cs_loader {
+    const struct cs_conf *conf;
+    const struct cs_snapshot *reuse; /* prev when its contexts were built the same way */
+    X509_STORE *store;               /* ca_bundle, or NULL */
+    struct cs_diag *d;
+};
+
+/* prev may be NULL. Returns 0, or negative when the CA bundle cannot be loaded (reported). */
+int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_snapshot *prev,
+                   struct cs_diag *d);
+void cs_loader_close(struct cs_loader *l);
+
+/* How loading a site's configured certificates went, for the reload's per-site decision. */
+enum cs_load_result {
+    CS_LOAD_OK = 0,
+    CS_LOAD_PENDING, /* looks half-written: key/cert mismatch, unreadable PEM, key missing */
+    CS_LOAD_FAILED   /* any other refused certificate or unreadable directory */
+};
+
+struct cs_site_load {
+    enum cs_load_result result; /* FAILED wins over PENDING */
+    size_t n_failed;            /* sources refused (skipped directory files not counted) */
+    bool dir_failed;            /* a cert_dir could not be scanned */
+    unsigned missing;           /* CS_REQUIRE_* bits required but not usable */
+    char why[384];              /* the deciding failure: "a-rsa.crt: reason" */
+};
+
+/* ---- cs_reload.c: what a refused source means for a reload ---- */
+
+/* Records a refused source in res with its reason ("FILE: why"). */
+void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
+                  const char *why);
+/* Classify the failure whose findings start at d->items[first]: a read (a key file missing
+ * next to an existing certificate is PENDING, a missing certificate FAILED), a parse
+ * (PENDING: truncated or unreadable PEM), a validation (PENDING when the key does not match
+ * the certificate, else FAILED with the first error finding). */
+void cs_load_fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                       const char *cert, const char *key);
+void cs_load_fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                        const char *cert);
+void cs_load_fail_invalid(struct cs_site_load *res, const struct cs_cert *c,
+                          const struct cs_diag *d, size_t first);
+/* require = rsa ecdsa: a CS_ERROR finding per required key type without a usable
+ * certificate in site; sets res->missing (and res->why when nothing else failed). */
+void cs_site_check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
+                           struct cs_site_load *res);
+/* The first CS_ERROR finding at or after index first, or NULL. */
+const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first);
+
+/* Loads sc into the zeroed *site: name, tag, prefer, every usable certificate in preference
+ * order, names. Every finding goes to l->d (also the require check). Returns 0, negative
+ * only when out of memory. */
+int cs_site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_site *site,
+                 struct cs_site_load *res);
+/* Makes site hold exactly certs[0..n) (referenced here, order kept) and recomputes its
+ * names from sc. Returns 0 or negative (out of memory). */
+int cs_site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
+                      struct cs_cert *const *certs, size_t n);
+/* Deep copy: name, names; certificates referenced. Returns 0 or negative. */
+int cs_site_copy(struct cs_site *dst, const struct cs_site *src);
+void cs_site_clear(struct cs_site *site); /* frees fields, releases certificates */
+
+/* Two steps of a build: begin creates the snapshot, its policy and base context (NULL on
+ * error, reported); finish takes ownership of sites[0..n) (also on failure) and builds the
+ * index and, when numbered, the next generation (throw-away snapshots stay at 0). After a
+ * failed finish, release the snapshot. */
+struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag *d);
+int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
+                       size_t n, bool numbered, struct cs_diag *d);
+const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name);
+
+/* What the guard measured for each site of a snapshot as built: per profile (corpus
+ * order) CS_ROW_OK or CS_ROW_FAIL; a reload with the same policy reuses it as the live
+ * side instead of running those handshakes again. Set only before the snapshot is shared. */
+enum { CS_ROW_UNKNOWN = 0, CS_ROW_OK = 1, CS_ROW_FAIL = 2 };
+/* NULL when unknown. */
+const unsigned char *cs_snapshot_row(const struct cs_snapshot *s, size_t i);
+/* Copies row (cs_n_profiles entries) for site i. Returns 0 or negative (out of memory). */
+int cs_snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row);
+
+/* ---- cs_coverage.c: the handshake driver, for one site ---- */
+
+/* One client context per profile (cs_n_profiles entries; an entry may be NULL when that
+ * profile cannot be built: its cells fail). Returns NULL when out of memory. */
+SSL_CTX **cs_coverage_clients_new(void);
+void cs_coverage_clients_free(SSL_CTX **clients); /* NULL is a no-op */
+/* Runs every profile against site i of s: row[p] for cs_profiles[p]. */
+void cs_coverage_run_site(const struct cs_snapshot *s, size_t i, SSL_CTX *const *clients,
+                          struct cs_coverage_cell *row);
+
+/* ---- cs_guard.c: the compatibility guard ---- */
+
+/* What the guard found comparing a site's live certificates with a candidate set. */
+struct cs_guard {
+    bool loss;          /* something served now would be lost: refuse unless warn */
+    char reasons[1024]; /* "RSA would be removed (...); name x would no longer be covered" */
+    const char **profiles_lost; /* cs_profiles[].name (static), in corpus order */
+    size_t n_profiles_lost;
+    char notes[768]; /* (d) changes that only warn: "RSA key size 2048 -> 4096 bits" */
+    unsigned char *live_row, *cand_row; /* (c) per profile, CS_ROW_*; NULL when not run */
+};
+
+/* Compares live and cand (both sites of the same name): (a) key types lost, (b) names
+ * covered now and no longer (names the configuration no longer lists are skipped when
+ * names_configured), (c) real profile handshakes against one-site snapshots of each set,
+ * (d) key size, curve or issuer changes as CS_WARNING findings. clients from
+ * cs_coverage_clients_new. live_row: the live set's outcomes measured before (same policy,
+ * same site), or NULL to run them. Returns 0, negative when the handshakes cannot be set up
+ * (reported; out->loss is then true, so a reload keeps the live set). */
+int cs_guard_check(const struct cs_conf *conf, const struct cs_site *live,
+                   const struct cs_site *cand, bool names_configured, SSL_CTX *const *clients,
+                   const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out);
+void cs_guard_clear(struct cs_guard *g);
+
+/* The last path component, for readable diffs. */
+const char *cs_basename(const char *path);
+
 #endif

@@ -21,7 +21,14 @@
  * each cs_cert. SSLs hold their own SSL_CTX references, so an established connection
  * outlives the snapshot safely; but the pointers cs_ssl_cert()/cs_ssl_site() return and
  * the base context's ClientHello callback argument are the snapshot's: keep a snapshot
- * reference for as long as an SSL created from it may still handshake or be asked. */
+ * reference for as long as an SSL created from it may still handshake or be asked.
+ *
+ * Building is split so that a reload (cs_reload.c) can decide per site: a cs_loader loads
+ * one site at a time (cs_site_load, which also says how a refused source failed), sites
+ * can be given another certificate set (cs_site_set_certs: a reload keeping the live one),
+ * and cs_snapshot_begin/finish wrap the snapshot around whatever sites the caller chose.
+ * cs_snapshot_build is the startup path over the same pieces: any site without a usable
+ * certificate, with an unreadable cert_dir or missing a required key type fails it. */
 #include "cs_internal.h"
 
 #include <openssl/err.h>
@@ -60,6 +67,7 @@ struct cs_snapshot {
     struct cs_policy policy;
     cs_ctx_setup_cb setup;
     void *setup_arg;
+    unsigned char *rows; /* n_sites x cs_n_profiles CS_ROW_* (cs_snapshot_set_row), or NULL */
 };
 
 static _Atomic uint64_t generation_counter;
@@ -205,16 +213,8 @@ struct cs_snapshot *cs_snapshot_ref(struct cs_snapshot *s)
 
 static void snapshot_free(struct cs_snapshot *s)
 {
-    for (size_t i = 0; s->sites && i < s->n_sites; i++) {
-        struct cs_site *site = &s->sites[i];
-        free(site->name);
-        for (size_t j = 0; j < site->n_certs; j++)
-            cs_cert_release(site->certs[j]);
-        free(site->certs);
-        for (size_t j = 0; j < site->n_names; j++)
-            free(site->names[j]);
-        free(site->names);
-    }
+    for (size_t i = 0; s->sites && i < s->n_sites; i++)
+        cs_site_clear(&s->sites[i]);
     free(s->sites);
     for (size_t i = 0; s->entries && i < s->n_entries; i++)
         free(s->entries[i].certs);
@@ -222,6 +222,7 @@ static void snapshot_free(struct cs_snapshot *s)
     free(s->exact);
     free(s->wild);
     free(s->picks);
+    free(s->rows);
     free(s->pick_off);
     SSL_CTX_free(s->base);
     free(s->policy.ciphers);
@@ -268,15 +269,6 @@ const struct cs_suites *cs_snapshot_suites(const struct cs_snapshot *s)
 
 /* ---- building ---- */
 
-/* Everything a build needs besides the snapshot under construction. */
-struct build {
-    const struct cs_conf *conf;
-    const struct cs_snapshot *prev; /* NULL, or prev when its contexts may be reused */
-    X509_STORE *store;              /* ca_bundle, or NULL */
-    struct cs_diag *d;
-    bool fatal; /* an error that makes the snapshot unusable */
-};
-
 static struct cs_cert *find_reusable(const struct cs_snapshot *prev,
                                      const struct cs_source_data *sd)
 {
@@ -293,40 +285,48 @@ static struct cs_cert *find_reusable(const struct cs_snapshot *prev,
     return NULL;
 }
 
+/* Findings about an explicit entry name its config line too. */
+static void tag_line(struct cs_diag *d, size_t first, int line)
+{
+    for (size_t i = first; line > 0 && i < d->n; i++) {
+        size_t len = strlen(d->items[i].msg) + 32;
+        char *m = malloc(len);
+        if (m) {
+            snprintf(m, len, "%s (config line %d)", d->items[i].msg, line);
+            free(d->items[i].msg);
+            d->items[i].msg = m;
+        }
+    }
+}
+
 /* Loads (or reuses) and validates one source. Returns a referenced certificate or NULL
- * when it was refused or skipped (reported in the diag). */
-static struct cs_cert *load_one(struct build *b, const char *site, const char *cert,
-                                const char *key, int line, bool from_dir)
+ * when it was refused (noted in res) or skipped (reported in the diag). */
+static struct cs_cert *load_one(struct cs_loader *l, const char *site, const char *cert,
+                                const char *key, int line, bool from_dir, struct cs_site_load *res)
 {
     struct cs_source_data sd = {.cert_path = cert, .key_path = key};
     struct cs_cert *c = NULL;
-    size_t first = b->d->n;
-    if (cs_source_read(&sd, site, b->d) == 0) {
-        c = find_reusable(b->prev, &sd);
-        if (c)
-            cs_cert_ref(c);
-        else if (cs_cert_parse(&sd, site, from_dir, b->d, &c) != 0)
-            c = NULL;
+    size_t first = l->d->n;
+    int rc = cs_source_read(&sd, site, l->d);
+    if (rc != 0) {
+        cs_load_fail_read(res, l->d, first, cert, key);
+    } else if ((c = find_reusable(l->reuse, &sd)) != NULL) {
+        cs_cert_ref(c);
+    } else if ((rc = cs_cert_parse(&sd, site, from_dir, l->d, &c)) < 0) {
+        cs_load_fail_parse(res, l->d, first, cert);
     }
     cs_source_clear(&sd);
-    if (c && cs_cert_validate(c, b->conf, b->store, site, b->d) != 0) {
+    if (c && cs_cert_validate(c, l->conf, l->store, site, l->d) != 0) {
+        cs_load_fail_invalid(res, c, l->d, first);
         cs_cert_release(c);
         c = NULL;
     }
-    if (c && !c->ctx && cs_cert_make_ctx(c, b->conf, site, b->d) != 0) {
+    if (c && !c->ctx && cs_cert_make_ctx(c, l->conf, site, l->d) != 0) {
+        cs_load_fail(res, CS_LOAD_FAILED, cert, "cannot build its TLS context");
         cs_cert_release(c);
         c = NULL;
     }
-    /* Findings about an explicit entry name its config line too. */
-    for (size_t i = first; line > 0 && i < b->d->n; i++) {
-        size_t len = strlen(b->d->items[i].msg) + 32;
-        char *m = malloc(len);
-        if (m) {
-            snprintf(m, len, "%s (config line %d)", b->d->items[i].msg, line);
-            free(b->d->items[i].msg);
-            b->d->items[i].msg = m;
-        }
-    }
+    tag_line(l->d, first, line);
     return c;
 }
 
@@ -376,10 +376,20 @@ static int add_site_name(struct cs_site *site, const char *name)
     return 0;
 }
 
+static void free_names(struct cs_site *site)
+{
+    for (size_t j = 0; j < site->n_names; j++)
+        free(site->names[j]);
+    free(site->names);
+    site->names = NULL;
+    site->n_names = 0;
+}
+
 /* The site's names: the configured ones, else every certificate's DNS names. */
 static int site_names(struct cs_site *site, const struct cs_site_conf *sc)
 {
     int rc = 0;
+    free_names(site);
     for (size_t i = 0; rc == 0 && i < sc->n_names; i++)
         rc = add_site_name(site, sc->names[i]);
     for (size_t i = 0; rc == 0 && sc->n_names == 0 && i < site->n_certs; i++)
@@ -388,12 +398,62 @@ static int site_names(struct cs_site *site, const struct cs_site_conf *sc)
     return rc;
 }
 
-static int build_site(struct build *b, struct cs_site *site, const struct cs_site_conf *sc)
+void cs_site_clear(struct cs_site *site)
+{
+    free(site->name);
+    for (size_t j = 0; j < site->n_certs; j++)
+        cs_cert_release(site->certs[j]);
+    free(site->certs);
+    free_names(site);
+    memset(site, 0, sizeof(*site));
+}
+
+int cs_site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
+                      struct cs_cert *const *certs, size_t n)
+{
+    struct cs_cert **v = calloc(n + 1, sizeof(*v));
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        cs_cert_ref(v[i] = certs[i]);
+    for (size_t j = 0; j < site->n_certs; j++)
+        cs_cert_release(site->certs[j]);
+    free(site->certs);
+    site->certs = v;
+    site->n_certs = n;
+    return site_names(site, sc);
+}
+
+int cs_site_copy(struct cs_site *dst, const struct cs_site *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->name = strdup(src->name);
+    dst->tag = src->tag;
+    dst->prefer = src->prefer;
+    dst->certs = calloc(src->n_certs + 1, sizeof(*dst->certs));
+    if (!dst->name || !dst->certs)
+        return -1;
+    for (size_t i = 0; i < src->n_certs; i++)
+        cs_cert_ref(dst->certs[dst->n_certs++] = src->certs[i]);
+    for (size_t i = 0; i < src->n_names; i++)
+        if (add_site_name(dst, src->names[i]) != 0)
+            return -1;
+    return 0;
+}
+
+int cs_site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_site *site,
+                 struct cs_site_load *res)
 {
     struct cs_src_list dirs = {0};
-    for (size_t i = 0; i < sc->n_cert_dirs; i++)
-        if (cs_dir_scan(sc->cert_dirs[i], sc->name, b->d, &dirs) != 0)
-            b->fatal = true;
+    memset(res, 0, sizeof(*res));
+    for (size_t i = 0; i < sc->n_cert_dirs; i++) {
+        size_t first = l->d->n;
+        if (cs_dir_scan(sc->cert_dirs[i], sc->name, l->d, &dirs) != 0) {
+            const struct cs_diag_item *e = cs_diag_first_error(l->d, first);
+            res->dir_failed = true;
+            cs_load_fail(res, CS_LOAD_FAILED, sc->cert_dirs[i], e ? e->msg : "cannot scan");
+        }
+    }
     site->name = strdup(sc->name ? sc->name : "");
     site->tag = sc->tag;
     site->prefer = sc->prefer;
@@ -404,22 +464,22 @@ static int build_site(struct build *b, struct cs_site *site, const struct cs_sit
     }
     for (size_t i = 0; i < sc->n_certs; i++) {
         const struct cs_cert_source *src = &sc->certs[i];
-        struct cs_cert *c = load_one(b, sc->name, src->cert, src->key, src->line, false);
+        struct cs_cert *c = load_one(l, sc->name, src->cert, src->key, src->line, false, res);
         if (c)
-            site_add(site, c, b->d);
+            site_add(site, c, l->d);
     }
     for (size_t i = 0; i < dirs.n; i++) {
-        struct cs_cert *c = load_one(b, sc->name, dirs.v[i].cert, dirs.v[i].key, 0, true);
+        struct cs_cert *c = load_one(l, sc->name, dirs.v[i].cert, dirs.v[i].key, 0, true, res);
         if (c)
-            site_add(site, c, b->d);
+            site_add(site, c, l->d);
     }
     cs_src_list_free(&dirs);
-    if (site->n_certs == 0) {
-        cs_diag_add(b->d, CS_ERROR, sc->name, NULL, "site has no usable certificate");
-        b->fatal = true;
-    }
+    if (site->n_certs == 0)
+        cs_diag_add(l->d, CS_ERROR, sc->name, NULL, "site has no usable certificate");
+    else
+        cs_site_check_require(site, sc, l->d, res);
     /* An uncovered name is an error finding, not fatal: the name is left out of the index. */
-    cs_site_check_names(sc, site->certs, site->n_certs, b->d);
+    cs_site_check_names(sc, site->certs, site->n_certs, l->d);
     return site_names(site, sc);
 }
 
@@ -599,55 +659,126 @@ static X509_STORE *load_bundle(const struct cs_conf *conf, struct cs_diag *d)
     return st;
 }
 
-static int build_all(struct cs_snapshot *s, struct build *b)
+int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_snapshot *prev,
+                   struct cs_diag *d)
 {
-    const struct cs_conf *conf = b->conf;
-    if (keep_policy(s, conf) != 0 || make_base(s, conf, b->d) != 0)
-        return -1;
+    memset(l, 0, sizeof(*l));
+    l->conf = conf;
+    l->d = d;
     /* Contexts are reused only when they were built the same way. */
-    if (b->prev && (!cs_policy_equal(&b->prev->policy, &conf->policy) ||
-                    b->prev->setup != conf->ctx_setup || b->prev->setup_arg != conf->ctx_setup_arg))
-        b->prev = NULL;
-    if (conf->ca_bundle && !(b->store = load_bundle(conf, b->d)))
+    if (prev && cs_policy_equal(&prev->policy, &conf->policy) && prev->setup == conf->ctx_setup &&
+        prev->setup_arg == conf->ctx_setup_arg)
+        l->reuse = prev;
+    if (conf->ca_bundle && !(l->store = load_bundle(conf, d)))
         return -1;
-    if (conf->n_sites == 0) {
-        cs_diag_add(b->d, CS_ERROR, NULL, NULL, "no site configured");
-        return -1;
+    return 0;
+}
+
+void cs_loader_close(struct cs_loader *l)
+{
+    X509_STORE_free(l->store);
+    l->store = NULL;
+}
+
+struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag *d)
+{
+    struct cs_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        cs_diag_add(d, CS_ERROR, NULL, NULL, "out of memory");
+        return NULL;
     }
-    s->sites = calloc(conf->n_sites, sizeof(*s->sites));
-    if (!s->sites)
+    atomic_init(&s->refs, 1);
+    s->strict_sni = conf->strict_sni;
+    if (keep_policy(s, conf) != 0 || make_base(s, conf, d) != 0) {
+        if (cs_diag_count(d, CS_ERROR) == 0)
+            cs_diag_add(d, CS_ERROR, NULL, NULL, "cannot build the snapshot (out of memory)");
+        snapshot_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
+                       size_t n, bool numbered, struct cs_diag *d)
+{
+    s->sites = sites;
+    s->n_sites = n;
+    if (build_index(s, conf, d) != 0)
         return -1;
+    if (numbered)
+        s->generation = atomic_fetch_add(&generation_counter, 1) + 1;
+    return 0;
+}
+
+const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name)
+{
+    for (size_t i = 0; s && name && i < s->n_sites; i++)
+        if (strcmp(s->sites[i].name, name) == 0)
+            return &s->sites[i];
+    return NULL;
+}
+
+const unsigned char *cs_snapshot_row(const struct cs_snapshot *s, size_t i)
+{
+    const unsigned char *row = s && s->rows && i < s->n_sites ? &s->rows[i * cs_n_profiles] : NULL;
+    return row && row[0] != CS_ROW_UNKNOWN ? row : NULL;
+}
+
+int cs_snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row)
+{
+    if (i >= s->n_sites)
+        return -1;
+    if (!s->rows && !(s->rows = calloc(s->n_sites * cs_n_profiles + 1, 1)))
+        return -1;
+    memcpy(&s->rows[i * cs_n_profiles], row, cs_n_profiles);
+    return 0;
+}
+
+/* Loads every site; false when one makes the snapshot unusable (reported). */
+static bool load_sites(struct cs_loader *l, const struct cs_conf *conf, struct cs_site *sites)
+{
+    bool ok = true;
     for (size_t i = 0; i < conf->n_sites; i++) {
-        s->n_sites = i + 1;
-        if (build_site(b, &s->sites[i], &conf->sites[i]) != 0)
-            return -1;
+        struct cs_site_load res;
+        if (cs_site_load(l, &conf->sites[i], &sites[i], &res) != 0)
+            return false;
+        if (sites[i].n_certs == 0 || res.dir_failed || res.missing)
+            ok = false;
     }
-    if (b->fatal)
-        return -1;
-    return build_index(s, conf, b->d);
+    return ok;
 }
 
 int cs_snapshot_build(const struct cs_conf *conf, const struct cs_snapshot *prev,
                       struct cs_diag *diag, struct cs_snapshot **out)
 {
     *out = NULL;
-    struct cs_snapshot *s = calloc(1, sizeof(*s));
-    if (!s) {
-        cs_diag_add(diag, CS_ERROR, NULL, NULL, "out of memory");
+    struct cs_snapshot *s = cs_snapshot_begin(conf, diag);
+    if (!s)
         return -1;
+    struct cs_loader l;
+    struct cs_site *sites = NULL;
+    int rc = cs_loader_init(&l, conf, prev, diag);
+    if (rc == 0 && conf->n_sites == 0) {
+        cs_diag_add(diag, CS_ERROR, NULL, NULL, "no site configured");
+        rc = -1;
     }
-    atomic_init(&s->refs, 1);
-    s->strict_sni = conf->strict_sni;
-    struct build b = {.conf = conf, .prev = prev, .d = diag};
-    int rc = build_all(s, &b);
-    X509_STORE_free(b.store);
+    if (rc == 0 && !(sites = calloc(conf->n_sites, sizeof(*sites))))
+        rc = -1;
+    if (rc == 0 && !load_sites(&l, conf, sites))
+        rc = -1;
+    cs_loader_close(&l);
+    if (rc == 0) {
+        rc = cs_snapshot_finish(s, conf, sites, conf->n_sites, true, diag);
+    } else if (sites) { /* owned by the snapshot from here on, freed with it */
+        s->sites = sites;
+        s->n_sites = conf->n_sites;
+    }
     if (rc != 0) {
         if (cs_diag_count(diag, CS_ERROR) == 0)
             cs_diag_add(diag, CS_ERROR, NULL, NULL, "cannot build the snapshot (out of memory)");
         snapshot_free(s);
         return -1;
     }
-    s->generation = atomic_fetch_add(&generation_counter, 1) + 1;
     *out = s;
     return 0;
 }

@@ -69,6 +69,11 @@ const struct px_key px_keys[] = {
      "when set, every chain must verify to these CAs"},
     {PX_K_PROXY, "warn_days", "count", "14", false, px_conv_uint, P(certs.warn_days),
      "warn about certificates expiring within this many days"},
+    {PX_K_PROXY, "on_coverage_loss", "refuse|warn", "refuse", false, px_conv_loss,
+     P(on_coverage_loss),
+     "a reload that would remove a key type or a name, or lock out a client profile that "
+     "connects now: refuse it (the site keeps its certificates) or warn and apply; "
+     "default for every site"},
     {PX_K_PROXY, "watch", "bool", "on", false, px_conv_bool, P(watch),
      "reload when a certificate file or directory in use changes (renames and symlink "
      "swaps included)"},
@@ -79,8 +84,7 @@ const struct px_key px_keys[] = {
     {PX_K_PROXY, "ticket_key_file", "file", NULL, false, px_conv_file, P(ticket_key_file),
      "session ticket keys shared by several instances (lines of base64 of 80 random bytes, "
      "newest first); unset: random keys per process"},
-    {PX_K_PROXY, "ticket_rotate", "duration", "1h", false, px_conv_duration,
-     P(ticket_rotate_ms),
+    {PX_K_PROXY, "ticket_rotate", "duration", "1h", false, px_conv_duration, P(ticket_rotate_ms),
      "new ticket encryption key this often (previous keys still decrypt); with "
      "ticket_key_file: how often the file is re-read"},
     /* [listener NAME] */
@@ -97,6 +101,11 @@ const struct px_key px_keys[] = {
      "where requests go; may be left out when there is exactly one upstream"},
     {PX_K_SITE, "prefer", "ecdsa|rsa", "ecdsa", false, px_conv_prefer, S(prefer),
      "key type served to clients that can use both"},
+    {PX_K_SITE, "on_coverage_loss", "refuse|warn", NULL, false, px_conv_loss, S(on_coverage_loss),
+     "this site's override of [proxy] on_coverage_loss"},
+    {PX_K_SITE, "require", "rsa ecdsa|rsa|ecdsa|none", NULL, false, px_conv_require, S(require),
+     "key types this site must always serve: startup and check fail without them, a reload "
+     "that would drop one is refused"},
     /* [upstream NAME] */
     {PX_K_UPSTREAM, "server", "address", NULL, true, px_conv_server, U(servers),
      "host:port of one server (at least one)"},

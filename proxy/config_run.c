@@ -144,6 +144,8 @@ static void make_objects(struct px_loader *L, const size_t counts[PX_K__N])
             c->certs.sites[s->idx].name = px_strdup(s->name);
             c->certs.sites[s->idx].line = s->line;
             c->certs.sites[s->idx].tag = -1;
+            /* unset: inherits [proxy] on_coverage_loss once every key is applied */
+            c->certs.sites[s->idx].on_coverage_loss = (enum cs_loss_policy) - 1;
         } else {
             c->upstreams[s->idx].name = px_strdup(s->name);
             c->upstreams[s->idx].line = s->line;
@@ -193,6 +195,9 @@ int px_loader_run(struct px_loader *L)
     for (size_t i = 0; i < L->n_raws; i++)
         if (L->raws[i].key)
             apply_key(L, &L->raws[i]);
+    for (size_t i = 0; i < L->cfg->certs.n_sites; i++)
+        if ((int)L->cfg->certs.sites[i].on_coverage_loss < 0)
+            L->cfg->certs.sites[i].on_coverage_loss = L->cfg->on_coverage_loss;
     px_config_check(L);
     return L->errs->n == before ? 0 : -1;
 }

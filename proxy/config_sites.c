@@ -155,6 +155,44 @@ int px_conv_prefer(struct px_loader *L, const struct px_key *k, const struct px_
     return 0;
 }
 
+int px_conv_loss(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    enum cs_loss_policy *p = FIELD(obj, k, enum cs_loss_policy);
+    if (strcmp(r->value, "refuse") == 0)
+        *p = CS_LOSS_REFUSE;
+    else if (strcmp(r->value, "warn") == 0)
+        *p = CS_LOSS_WARN;
+    else {
+        px_kerr(L, r, "\"%s\" is not one of refuse, warn", r->value);
+        return -1;
+    }
+    return 0;
+}
+
+/* "rsa ecdsa": the key types a site must always serve. */
+int px_conv_require(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    unsigned *bits = FIELD(obj, k, unsigned);
+    *bits = 0;
+    const char *p = r->value;
+    while (*p) {
+        size_t n = strcspn(p, " \t,");
+        if (n == 3 && strncmp(p, "rsa", 3) == 0)
+            *bits |= CS_REQUIRE_RSA;
+        else if (n == 5 && strncmp(p, "ecdsa", 5) == 0)
+            *bits |= CS_REQUIRE_ECDSA;
+        else if (n == 4 && strncmp(p, "none", 4) == 0)
+            ;
+        else if (n) {
+            px_kerr(L, r, "\"%.*s\" is not a key type (rsa, ecdsa, none)", (int)n, p);
+            return -1;
+        }
+        p += n;
+        p += strspn(p, " \t,");
+    }
+    return 0;
+}
+
 int px_conv_server(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
 {
     struct px_upstream_conf *u = obj;

@@ -210,6 +210,15 @@ static void render_certs(struct px_buf *b, const struct px_server *s)
         px_buf_printf(b, "twofold_reloads_total{outcome=\"%s\"} %llu\n",
                       px_reload_outcome_name((enum px_reload_outcome)o),
                       (unsigned long long)s->reloads[o]);
+    header(b, "twofold_last_reload_site_status", "gauge",
+           "1 for each site's status in the last reload (refused: the compatibility guard "
+           "kept the previous certificates).");
+    for (size_t i = 0; i < s->last_reload.n_sites; i++) {
+        px_buf_append(b, "twofold_last_reload_site_status{", 32);
+        label(b, "site", s->last_reload.sites[i].site, true);
+        label(b, "status", cs_site_status_name(s->last_reload.sites[i].status), false);
+        px_buf_append(b, "} 1\n", 4);
+    }
 }
 
 static void render_upstreams(struct px_buf *b, const struct px_server *s,

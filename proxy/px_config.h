@@ -75,6 +75,7 @@ struct px_config {
     struct px_timeouts timeouts;
     struct px_limits limits;
     /* hot reload */
+    enum cs_loss_policy on_coverage_loss; /* default for sites (refuse) */
     bool watch;                 /* watch certificate files and directories (on) */
     unsigned watch_debounce_ms; /* quiet time after the last change (500 ms) */
     unsigned watch_poll_ms;     /* polling fallback interval (2 s) */

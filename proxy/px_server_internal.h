@@ -24,15 +24,22 @@ enum px_reload_outcome {
 };
 const char *px_reload_outcome_name(enum px_reload_outcome o);
 
+struct px_reload_site {
+    char *site;
+    enum cs_site_status status;
+};
+
 /* What the last reload did, for logs, /certs, /metrics and `twofold reload`. */
 struct px_reload_result {
     uint64_t seq; /* 0: no reload yet */
     time_t at;
     const char *trigger; /* "SIGHUP", "admin", "watch" */
     enum px_reload_outcome outcome;
-    uint64_t generation;        /* live generation after it */
-    struct px_buf summary_json; /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
-    struct px_buf summary_text; /* the same, one line per site / finding, for people */
+    uint64_t generation;          /* live generation after it */
+    struct px_buf summary_json;   /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
+    struct px_buf summary_text;   /* the same, one line per site / finding, for people */
+    struct px_reload_site *sites; /* per-site status, for /metrics */
+    size_t n_sites;
 };
 
 /* An admin request waiting for a reload to finish. */
@@ -61,7 +68,12 @@ struct px_server {
     uv_work_t reload_work;
     struct cs_snapshot *reload_result;
     struct cs_diag reload_diag;
+    struct cs_reload_report reload_report;
     int reload_rc;
+    uv_timer_t retry_timer; /* half-written renewals: retry with backoff */
+    uint64_t retry_since;   /* loop time of the first PENDING result, 0: none */
+    unsigned retry_delay_ms;
+    struct px_reload_waiter *waiting_retry; /* answered when the retries settle */
     const char *reload_trigger, *reload_next_trigger;
     struct px_reload_waiter *waiting_now;  /* answered by the running build */
     struct px_reload_waiter *waiting_next; /* answered by the queued build */

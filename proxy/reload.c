@@ -1,18 +1,31 @@
-/* Certificate reload on the main thread: a build runs on the thread pool (uv_queue_work)
- * with the live snapshot as `prev` (unchanged certificates are reused), then the result is
- * published to every worker, each of which swaps its pointer on its own thread. A build
- * that fails leaves the live snapshot serving. Triggers coalesce: at most one build runs;
- * any trigger during a build queues exactly one more, which answers the waiters that
- * arrived meanwhile (so a waiter always sees a build that started after its request).
+/* Certificate reload on the main thread. A build runs on the thread pool (uv_queue_work):
+ * cs_snapshot_rebuild against the live snapshot reuses unchanged certificates, keeps a
+ * site's live certificates when its new ones fail validation or the compatibility guard
+ * refuses them, and reports per site. The result is published to every worker, each of
+ * which swaps its pointer on its own thread; a build that fails leaves the live snapshot
+ * serving.
+ *
+ * Triggers coalesce: at most one build runs; any trigger during a build queues exactly
+ * one more, which answers the waiters that arrived meanwhile (so a waiter always sees a
+ * build that started after its request).
+ *
+ * Half-written renewals (key/cert mismatch, truncated PEM: status PENDING) are retried
+ * with backoff (250 ms doubling, at most 8 s apart) for up to 30 s after they were first
+ * seen; waiters get the outcome once nothing is pending any more or the 30 s are over.
  */
 #include "px_server_internal.h"
 
+#include "px_admin.h"
 #include "px_log.h"
 #include "px_metrics.h"
 #include "px_notify.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS   8000
+#define RETRY_TOTAL_MS 30000
 
 const char *px_reload_outcome_name(enum px_reload_outcome o)
 {
@@ -43,18 +56,30 @@ void px_reload_result_free(struct px_reload_result *r)
 {
     px_buf_free(&r->summary_json);
     px_buf_free(&r->summary_text);
+    for (size_t i = 0; i < r->n_sites; i++)
+        free(r->sites[i].site);
+    free(r->sites);
+    r->sites = NULL;
+    r->n_sites = 0;
 }
 
-/* Fills the result's JSON and text summaries from the build's findings. */
-static void summarise(struct px_server *s, struct px_reload_result *r, const struct cs_diag *d)
+static void site_json(struct px_buf *j, const struct cs_site_report *sr)
 {
-    struct px_buf *j = &r->summary_json, *t = &r->summary_text;
-    px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r->seq);
-    px_json_str(j, r->trigger);
-    px_buf_printf(j, ",\"outcome\":\"%s\",\"generation\":%llu,\"findings\":[",
-                  px_reload_outcome_name(r->outcome), (unsigned long long)r->generation);
-    px_buf_printf(t, "reload %s: generation %llu\n", px_reload_outcome_name(r->outcome),
-                  (unsigned long long)r->generation);
+    px_buf_append(j, "{\"site\":", 8);
+    px_json_str(j, sr->site);
+    px_buf_printf(j, ",\"status\":\"%s\",\"diff\":", cs_site_status_name(sr->status));
+    px_json_str(j, sr->diff ? sr->diff : "");
+    px_buf_append(j, ",\"profiles_lost\":[", 18);
+    for (size_t k = 0; k < sr->n_profiles_lost; k++) {
+        if (k)
+            px_buf_append(j, ",", 1);
+        px_json_str(j, sr->profiles_lost[k]);
+    }
+    px_buf_append(j, "]}", 2);
+}
+
+static void findings_json(struct px_buf *j, const struct cs_diag *d)
+{
     for (size_t i = 0; i < d->n; i++) {
         const struct cs_diag_item *it = &d->items[i];
         px_buf_printf(j, "%s{\"level\":\"%s\",\"site\":", i ? "," : "", cs_level_name(it->level));
@@ -64,19 +89,55 @@ static void summarise(struct px_server *s, struct px_reload_result *r, const str
         px_buf_append(j, ",\"message\":", 11);
         px_json_str(j, it->msg);
         px_buf_append(j, "}", 1);
+    }
+}
+
+/* Fills the result's JSON and text summaries (and its per-site statuses for /metrics). */
+static void summarise(struct px_reload_result *r, const struct cs_reload_report *rep,
+                      const struct cs_diag *d)
+{
+    struct px_buf *j = &r->summary_json, *t = &r->summary_text;
+    px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r->seq);
+    px_json_str(j, r->trigger);
+    px_buf_printf(j, ",\"outcome\":\"%s\",\"generation\":%llu,\"sites\":[",
+                  px_reload_outcome_name(r->outcome), (unsigned long long)r->generation);
+    px_buf_printf(t, "reload %s: generation %llu\n", px_reload_outcome_name(r->outcome),
+                  (unsigned long long)r->generation);
+    r->sites = calloc(rep->n ? rep->n : 1, sizeof *r->sites);
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct cs_site_report *sr = &rep->sites[i];
+        if (i)
+            px_buf_append(j, ",", 1);
+        site_json(j, sr);
+        if (sr->status != CS_SITE_UNCHANGED && sr->diff && sr->diff[0])
+            px_buf_printf(t, "%s\n", sr->diff);
+        if (r->sites) {
+            r->sites[i].site = strdup(sr->site);
+            r->sites[i].status = sr->status;
+            r->n_sites = i + 1;
+        }
+    }
+    px_buf_append(j, "],\"findings\":[", 14);
+    findings_json(j, d);
+    px_buf_append(j, "]}", 2);
+    for (size_t i = 0; i < d->n; i++) {
+        const struct cs_diag_item *it = &d->items[i];
+        if (it->level == CS_NOTICE)
+            continue;
         px_buf_printf(t, "%s: %s%s%s%s%s\n", cs_level_name(it->level), it->site ? it->site : "",
                       it->site ? ": " : "", it->file ? it->file : "", it->file ? ": " : "",
                       it->msg);
     }
-    px_buf_append(j, "]}", 2);
 }
 
 static void reload_build(uv_work_t *req)
 {
     struct px_server *s = req->data;
     cs_diag_init(&s->reload_diag);
+    memset(&s->reload_report, 0, sizeof s->reload_report);
     s->reload_result = NULL;
-    s->reload_rc = cs_snapshot_build(&s->cfg->certs, s->snap, &s->reload_diag, &s->reload_result);
+    s->reload_rc = cs_snapshot_rebuild(&s->cfg->certs, s->snap, &s->reload_diag, &s->reload_report,
+                                       &s->reload_result);
 }
 
 static void publish(struct px_server *s, struct cs_snapshot *snap)
@@ -87,57 +148,126 @@ static void publish(struct px_server *s, struct cs_snapshot *snap)
         px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
 }
 
+static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
+{
+    const struct cs_reload_report *rep = &s->reload_report;
+    if (status != 0 || s->reload_rc != 0 || !s->reload_result)
+        return PX_RELOAD_FAILED;
+    if (rep->n_refused || rep->n_kept || rep->n_pending || rep->n_failed)
+        return PX_RELOAD_PARTIAL;
+    return PX_RELOAD_APPLIED;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct px_server *s = t->data;
+    px_reload_start(s, "retry", NULL);
+}
+
+/* A half-written renewal: retry later, unless the 30 s are over. Returns true when a
+ * retry was scheduled (the waiters then wait for it). */
+static bool schedule_retry(struct px_server *s)
+{
+    uint64_t now = uv_now(&s->loop);
+    if (s->reload_report.n_pending == 0 || s->stop_signals) {
+        s->retry_since = 0;
+        s->retry_delay_ms = 0;
+        return false;
+    }
+    if (s->retry_since == 0) {
+        s->retry_since = now;
+        s->retry_delay_ms = RETRY_FIRST_MS;
+    } else if (now - s->retry_since >= RETRY_TOTAL_MS) {
+        px_err("reload: renewal still incomplete after %d s: giving up (sites keep their "
+               "previous certificates)",
+               RETRY_TOTAL_MS / 1000);
+        s->retry_since = 0;
+        s->retry_delay_ms = 0;
+        return false;
+    } else {
+        s->retry_delay_ms =
+            s->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_delay_ms * 2;
+    }
+    px_info("reload: %zu site(s) look half-written (renewal still being written?): retrying "
+            "in %u ms",
+            s->reload_report.n_pending, s->retry_delay_ms);
+    uv_timer_start(&s->retry_timer, on_retry, s->retry_delay_ms, 0);
+    return true;
+}
+
+static void log_outcome(const struct px_server *s, const struct px_reload_result *r)
+{
+    px_log_findings(&s->reload_diag);
+    const struct cs_reload_report *rep = &s->reload_report;
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct cs_site_report *sr = &rep->sites[i];
+        if (sr->status == CS_SITE_UNCHANGED || !sr->diff || !sr->diff[0])
+            continue;
+        bool bad = sr->status == CS_SITE_REFUSED || sr->status == CS_SITE_KEPT ||
+                   sr->status == CS_SITE_PENDING || sr->status == CS_SITE_FAILED;
+        px_log(bad ? PX_LOG_WARN : PX_LOG_INFO, "reload: %s", sr->diff);
+    }
+    px_log(r->outcome == PX_RELOAD_FAILED ? PX_LOG_ERROR : PX_LOG_INFO,
+           "reload %s (%s): generation %llu; %zu updated, %zu refused, %zu kept, %zu pending",
+           px_reload_outcome_name(r->outcome), r->trigger, (unsigned long long)r->generation,
+           rep->n_updated, rep->n_refused, rep->n_kept + rep->n_failed, rep->n_pending);
+}
+
 static void reload_done(uv_work_t *req, int status)
 {
     struct px_server *s = req->data;
     s->reload_running = false;
-    px_log_findings(&s->reload_diag);
-    size_t errors = cs_diag_count(&s->reload_diag, CS_ERROR);
     struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
     r.trigger = s->reload_trigger;
-    if (status != 0 || s->reload_rc != 0 || errors || !s->reload_result) {
-        r.outcome = PX_RELOAD_FAILED;
+    r.outcome = outcome_of(s, status);
+    if (r.outcome == PX_RELOAD_FAILED)
         cs_snapshot_release(s->reload_result);
-    } else {
-        r.outcome = PX_RELOAD_APPLIED;
+    else
         publish(s, s->reload_result);
-    }
     s->reload_result = NULL;
     r.generation = cs_snapshot_generation(s->snap);
-    summarise(s, &r, &s->reload_diag);
+    bool retrying = schedule_retry(s);
+    log_outcome(s, &r);
+    summarise(&r, &s->reload_report, &s->reload_diag);
     cs_diag_free(&s->reload_diag);
+    cs_reload_report_free(&s->reload_report);
     s->reloads[r.outcome]++;
-    if (r.outcome == PX_RELOAD_FAILED)
-        px_err("reload failed (%zu error(s)): generation %llu keeps serving", errors,
-               (unsigned long long)r.generation);
-    else
-        px_info("reload applied: generation %llu, %zu site(s)", (unsigned long long)r.generation,
-                cs_snapshot_site_count(s->snap));
     px_reload_result_free(&s->last_reload);
     s->last_reload = r;
-
     px_ops_watch_refresh(s); /* the set of files in use may have changed */
     px_notify_ready();
     px_notify_status("serving generation %llu; last reload %s", (unsigned long long)r.generation,
                      px_reload_outcome_name(r.outcome));
 
-    struct px_reload_waiter *answered = s->waiting_now;
+    if (retrying) { /* the waiters get the outcome of the retries */
+        struct px_reload_waiter **tail = &s->waiting_retry;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = s->waiting_now;
+    } else {
+        px_admin_api_reload_answer(s, s->waiting_retry);
+        s->waiting_retry = NULL;
+        px_admin_api_reload_answer(s, s->waiting_now);
+    }
     s->waiting_now = NULL;
-    px_admin_api_reload_answer(s, answered);
     if (s->reload_again && s->stop_signals == 0) {
         s->reload_again = false;
         px_reload_start(s, s->reload_next_trigger, NULL);
-    } else {
+    } else if (s->stop_signals) {
         px_admin_api_reload_answer(s, s->waiting_next); /* shutting down: answer now */
         s->waiting_next = NULL;
+        px_admin_api_reload_answer(s, s->waiting_retry);
+        s->waiting_retry = NULL;
     }
 }
 
 static void add_waiter(struct px_reload_waiter **list, struct px_admin_req *req)
 {
     struct px_reload_waiter *w = calloc(1, sizeof *w);
-    if (!w)
-        return; /* the admin request is answered when the server closes */
+    if (!w) {
+        px_admin_respond(req, 500, NULL, "out of memory\n", 14);
+        return;
+    }
     w->req = req;
     w->next = *list;
     *list = w;
@@ -153,6 +283,7 @@ void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_r
             add_waiter(&s->waiting_next, waiter);
         return;
     }
+    uv_timer_stop(&s->retry_timer); /* this build is the retry */
     /* waiters queued for "the next build" are answered by this one */
     if (waiter)
         add_waiter(&s->waiting_next, waiter);

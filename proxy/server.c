@@ -66,6 +66,7 @@ static void on_worker_exit_main(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
     uv_close((uv_handle_t *)&s->collect_done, NULL);
+    uv_close((uv_handle_t *)&s->retry_timer, NULL);
     px_admin_api_stop(s);
     px_ops_stop(s);
 }
@@ -149,6 +150,8 @@ static void init_signals(struct px_server *s)
     s->worker_exit.data = s;
     uv_async_init(&s->loop, &s->collect_done, px_admin_api_collect_done);
     s->collect_done.data = s;
+    uv_timer_init(&s->loop, &s->retry_timer);
+    s->retry_timer.data = s;
 }
 
 static void log_started(const struct px_server *s)

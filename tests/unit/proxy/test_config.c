@@ -166,6 +166,11 @@ static const struct bad_case bad_cases[] = {
     {"[proxy]\nmax_connections = 0\n" BASE,
      {"%F:2: [proxy] max_connections: \"0\" is not a positive whole number"}},
     {"[proxy]\naccess_log =\n" BASE, {"%F:2: [proxy] access_log: empty value"}},
+    {"[proxy]\non_coverage_loss = ignore\n" BASE,
+     {"%F:2: [proxy] on_coverage_loss: \"ignore\" is not one of refuse, warn"}},
+    {BASE_LISTENER "[site a]\ncert = gone.pem\nrequire = rsa dsa\n" BASE_UP,
+     {"%F:4: [site a] cert: %D/gone.pem: No such file or directory",
+      "%F:5: [site a] require: \"dsa\" is not a key type (rsa, ecdsa, none)"}},
     {BASE_LISTENER "[site a]\ncert = nope.pem a.key\n" BASE_UP,
      {"%F:4: [site a] cert: %D/nope.pem: No such file or directory"}},
     {BASE_LISTENER "[site a]\ncert = a.pem a.key extra\n" BASE_UP,
@@ -569,6 +574,30 @@ static void test_no_file_checks(void)
     px_config_errors_free(&errs);
 }
 
+/* The guard's keys: a site inherits [proxy] on_coverage_loss unless it sets its own. */
+static void test_guard_keys(void)
+{
+    const char *text = "[proxy]\non_coverage_loss = warn\n" BASE_LISTENER
+                       "[site a]\ncert = a.pem\nrequire = rsa ecdsa\n"
+                       "[site b]\ncert = b.pem\non_coverage_loss = refuse\nrequire = none\n"
+                       "[site c]\ncert = c.pem\nrequire = ecdsa\n" BASE_UP;
+    struct px_config *cfg = NULL;
+    struct px_config_errors errs;
+    char path[1024];
+    CHECK_INT(load_text(text, PX_CONFIG_NO_FILE_CHECKS, &cfg, &errs, path, sizeof path), 0);
+    dump_errors(&errs);
+    if (cfg) {
+        CHECK_INT(cfg->on_coverage_loss, CS_LOSS_WARN);
+        CHECK_INT(cfg->certs.sites[0].on_coverage_loss, CS_LOSS_WARN);
+        CHECK_INT(cfg->certs.sites[0].require, CS_REQUIRE_RSA | CS_REQUIRE_ECDSA);
+        CHECK_INT(cfg->certs.sites[1].on_coverage_loss, CS_LOSS_REFUSE);
+        CHECK_INT(cfg->certs.sites[1].require, 0);
+        CHECK_INT(cfg->certs.sites[2].require, CS_REQUIRE_ECDSA);
+    }
+    px_config_free(cfg);
+    px_config_errors_free(&errs);
+}
+
 /* Lines longer than inih's 200-byte buffer and section names longer than its 50 bytes. */
 static void test_long_lines(void)
 {
@@ -790,6 +819,7 @@ int main(void)
     test_defaults();
     test_full();
     test_no_file_checks();
+    test_guard_keys();
     test_long_lines();
     test_sidecar();
     test_example_documents_every_key();

@@ -1,0 +1,427 @@
+/* Hot reload, certstore side: a new snapshot built against the live one with per-site
+ * atomicity, the compatibility guard before anything is applied, and a per-site report.
+ *
+ * Per site (matched by [site] name): the new certificate set is loaded and validated as at
+ * startup. When any of its certificates is refused, or the set misses a required key type,
+ * the site keeps exactly the live site's cs_cert set (KEPT; PENDING when the failure looks
+ * like a renewal still being written, which the caller retries). A usable set equal to the
+ * live one (same cs_cert pointers, reused by file identity + content hash) is UNCHANGED and
+ * skips the guard; otherwise the guard compares it with the live set and a loss is REFUSED
+ * (live set kept) or, under on_coverage_loss = warn, applied as WARNED.
+ *
+ * Deleted files: a deleted certificate file is KEPT (a deletion is not a renewal in
+ * progress); a key file missing while its certificate exists is PENDING (renewal tools
+ * write the two files one after the other). */
+#include "cs_internal.h"
+
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- what a refused source means ---- */
+
+const char *cs_basename(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path ? path : "";
+}
+
+/* FAILED decides over PENDING: retrying does not fix an expired certificate. */
+void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
+                  const char *why)
+{
+    res->n_failed++;
+    if (res->result != CS_LOAD_OK && r <= res->result)
+        return;
+    res->result = r;
+    snprintf(res->why, sizeof(res->why), "%s: %s", cs_basename(file), why);
+}
+
+const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first)
+{
+    for (size_t i = first; i < d->n; i++)
+        if (d->items[i].level == CS_ERROR)
+            return &d->items[i];
+    return NULL;
+}
+
+void cs_load_fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                       const char *cert, const char *key)
+{
+    struct stat st;
+    const struct cs_diag_item *e = cs_diag_first_error(d, first);
+    if (key && stat(cert, &st) == 0 && stat(key, &st) != 0)
+        cs_load_fail(res, CS_LOAD_PENDING, key, "key file missing (renewal still being written?)");
+    else
+        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : cert,
+                     e ? e->msg : "cannot read");
+}
+
+void cs_load_fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                        const char *cert)
+{
+    const struct cs_diag_item *e = cs_diag_first_error(d, first);
+    cs_load_fail(res, CS_LOAD_PENDING, e && e->file ? e->file : cert,
+                 "truncated or unreadable PEM (renewal still being written?)");
+}
+
+void cs_load_fail_invalid(struct cs_site_load *res, const struct cs_cert *c,
+                          const struct cs_diag *d, size_t first)
+{
+    ERR_clear_error();
+    bool match = X509_check_private_key(c->leaf, c->key) == 1;
+    ERR_clear_error();
+    const struct cs_diag_item *e = cs_diag_first_error(d, first);
+    if (!match)
+        cs_load_fail(res, CS_LOAD_PENDING, c->cert_path,
+                     "key does not match certificate (renewal still being written?)");
+    else
+        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : c->cert_path,
+                     e ? e->msg : "refused");
+}
+
+/* require = rsa ecdsa: every listed key type needs a usable certificate. */
+void cs_site_check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
+                           struct cs_site_load *res)
+{
+    unsigned have = 0;
+    for (size_t i = 0; i < site->n_certs; i++)
+        have |= 1u << site->certs[i]->type;
+    res->missing = sc->require & ~have & (CS_REQUIRE_RSA | CS_REQUIRE_ECDSA);
+    if (!res->missing)
+        return;
+    char req[32];
+    snprintf(req, sizeof(req), "%s%s%s", sc->require & CS_REQUIRE_RSA ? "rsa" : "",
+             (sc->require & CS_REQUIRE_RSA) && (sc->require & CS_REQUIRE_ECDSA) ? " " : "",
+             sc->require & CS_REQUIRE_ECDSA ? "ecdsa" : "");
+    for (enum cs_key_type t = CS_KEY_RSA; t <= CS_KEY_ECDSA; t++) {
+        if (!(res->missing & (1u << t)))
+            continue;
+        cs_diag_add(d, CS_ERROR, site->name, NULL, "require = %s but no usable %s certificate", req,
+                    cs_key_type_name(t));
+        if (res->result == CS_LOAD_OK)
+            snprintf(res->why, sizeof(res->why), "require = %s but no usable %s certificate", req,
+                     cs_key_type_name(t));
+    }
+}
+
+/* ---- the report ---- */
+
+const char *cs_site_status_name(enum cs_site_status s)
+{
+    static const char *const names[] = {"unchanged", "updated", "added",  "removed", "kept",
+                                        "pending",   "refused", "warned", "failed"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+void cs_reload_report_free(struct cs_reload_report *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; r->sites && i < r->n; i++) {
+        free(r->sites[i].site);
+        free(r->sites[i].diff);
+        for (size_t j = 0; j < r->sites[i].n_profiles_lost; j++)
+            free(r->sites[i].profiles_lost[j]);
+        free(r->sites[i].profiles_lost);
+    }
+    free(r->sites);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, sizeof(buf), f, ap);
+    va_end(ap);
+    return strdup(buf);
+}
+
+/* Sets status and diff (NULL diff: out of memory, left to the caller's check). */
+static void report_set(struct cs_reload_report *r, struct cs_site_report *sr,
+                       enum cs_site_status st, char *diff)
+{
+    sr->status = st;
+    free(sr->diff);
+    sr->diff = diff;
+    r->n_refused += st == CS_SITE_REFUSED;
+    r->n_kept += st == CS_SITE_KEPT;
+    r->n_pending += st == CS_SITE_PENDING;
+    r->n_failed += st == CS_SITE_FAILED;
+    r->n_updated += st == CS_SITE_UPDATED || st == CS_SITE_ADDED || st == CS_SITE_WARNED;
+}
+
+static int report_profiles(struct cs_site_report *sr, const struct cs_guard *g)
+{
+    sr->profiles_lost = calloc(g->n_profiles_lost + 1, sizeof(*sr->profiles_lost));
+    if (!sr->profiles_lost)
+        return -1;
+    for (size_t i = 0; i < g->n_profiles_lost; i++) {
+        if (!(sr->profiles_lost[i] = strdup(g->profiles_lost[i])))
+            return -1;
+        sr->n_profiles_lost++;
+    }
+    return 0;
+}
+
+/* "a-rsa.crt (RSA-2048, sha256 0123456789abcdef), ..." for certs of `in` not in `not_in`. */
+static void list_certs(char *buf, size_t len, const struct cs_site *in,
+                       const struct cs_site *not_in)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < in->n_certs && used < len; i++) {
+        bool found = false;
+        for (size_t j = 0; not_in && j < not_in->n_certs; j++)
+            found |= not_in->certs[j] == in->certs[i];
+        if (found)
+            continue;
+        char desc[32];
+        int w = snprintf(buf + used, len - used, "%s%s (%s, sha256 %.16s)", used ? ", " : "",
+                         cs_basename(in->certs[i]->cert_path),
+                         cs_cert_describe(in->certs[i], desc, sizeof(desc)), in->certs[i]->fp_hex);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
+static char *diff_applied(const char *site, const char *verb, const struct cs_site *cand,
+                          const struct cs_site *live)
+{
+    char added[768], dropped[768];
+    list_certs(added, sizeof(added), cand, live);
+    if (live)
+        list_certs(dropped, sizeof(dropped), live, cand);
+    else
+        dropped[0] = '\0';
+    if (!added[0] && !dropped[0])
+        return fmt("%s: %s: same certificates in a new order", site, verb);
+    return fmt("%s: %s: %s%s%s%s%s", site, verb, added[0] ? "now serving " : "", added,
+               added[0] && dropped[0] ? "; " : "", dropped[0] ? "no longer serving " : "", dropped);
+}
+
+/* ---- per site ---- */
+
+struct reload {
+    const struct cs_conf *conf;
+    const struct cs_snapshot *prev;
+    struct cs_loader l;
+    struct cs_diag *d;
+    SSL_CTX **clients; /* the profiles' client contexts, made on the first guard run */
+    struct cs_reload_report *r;
+    unsigned char *rows; /* per new site, the profile outcomes known for it (CS_ROW_*) */
+};
+
+static bool same_certs(const struct cs_site *a, const struct cs_site *b)
+{
+    if (a->n_certs != b->n_certs)
+        return false;
+    for (size_t i = 0; i < a->n_certs; i++)
+        if (a->certs[i] != b->certs[i])
+            return false;
+    return true;
+}
+
+static bool same_names(const struct cs_site *a, const struct cs_site *b)
+{
+    if (a->n_names != b->n_names)
+        return false;
+    for (size_t i = 0; i < a->n_names; i++)
+        if (strcmp(a->names[i], b->names[i]) != 0)
+            return false;
+    return true;
+}
+
+/* The live site's measured profile outcomes, when they were measured the way this build
+ * would (same policy and context setup: the loader reuses prev only then). */
+static const unsigned char *live_row(const struct reload *x, const struct cs_site *live)
+{
+    if (!x->l.reuse || !live)
+        return NULL;
+    return cs_snapshot_row(x->prev, (size_t)(live - cs_snapshot_site(x->prev, 0)));
+}
+
+/* Remembers row for new site i when it describes exactly what site i serves. */
+static void keep_row(struct reload *x, size_t i, const struct cs_site *site,
+                     const struct cs_site *measured, const unsigned char *row)
+{
+    if (row && same_certs(site, measured) && same_names(site, measured))
+        memcpy(&x->rows[i * cs_n_profiles], row, cs_n_profiles);
+}
+
+/* The new set cannot be used: keep the live one, or fail when there is none. */
+static int site_unusable(struct reload *x, size_t i, const struct cs_site_conf *sc,
+                         const struct cs_site *live, struct cs_site *site,
+                         const struct cs_site_load *res, struct cs_site_report *sr)
+{
+    const char *why = res->why[0] ? res->why : "no usable certificate";
+    if (!live) {
+        report_set(x->r, sr, CS_SITE_FAILED, fmt("%s: no usable certificate: %s", sc->name, why));
+        return 0;
+    }
+    enum cs_site_status st = res->result == CS_LOAD_PENDING ? CS_SITE_PENDING : CS_SITE_KEPT;
+    report_set(x->r, sr, st, fmt("%s: kept previous certificates: %s", sc->name, why));
+    if (cs_site_set_certs(site, sc, live->certs, live->n_certs) != 0)
+        return -1;
+    keep_row(x, i, site, live, live_row(x, live));
+    return 0;
+}
+
+/* "<reasons>; profiles that would fail: p1, p2" */
+static void loss_text(char *buf, size_t len, const struct cs_guard *g, const char *verb)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s", g->reasons);
+    for (size_t i = 0; i < g->n_profiles_lost && used < len; i++) {
+        int w = i ? snprintf(buf + used, len - used, ", %s", g->profiles_lost[i])
+                  : snprintf(buf + used, len - used, "%sprofiles that %s: %s", used ? "; " : "",
+                             verb, g->profiles_lost[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* A usable new set that differs from the live one: the guard decides. */
+static int site_guard(struct reload *x, size_t i, const struct cs_site_conf *sc,
+                      const struct cs_site *live, struct cs_site *site, struct cs_site_report *sr)
+{
+    struct cs_guard g = {0};
+    char text[1536];
+    int rc = 0;
+    if (!x->clients && !(x->clients = cs_coverage_clients_new()))
+        return -1;
+    bool measured = cs_guard_check(x->conf, live, site, sc->n_names > 0, x->clients,
+                                   live_row(x, live), x->d, &g) == 0;
+    if (measured && (!g.loss || sc->on_coverage_loss == CS_LOSS_WARN))
+        keep_row(x, i, site, site, g.cand_row);
+    if (!g.loss) {
+        char *diff = diff_applied(sc->name, "updated", site, live);
+        if (diff && g.notes[0]) {
+            char *with = fmt("%s; warning: %s", diff, g.notes);
+            free(diff);
+            diff = with;
+        }
+        report_set(x->r, sr, CS_SITE_UPDATED, diff);
+    } else if (sc->on_coverage_loss == CS_LOSS_WARN) {
+        loss_text(text, sizeof(text), &g, "now fail");
+        report_set(
+            x->r, sr, CS_SITE_WARNED,
+            fmt("%s: applied despite coverage loss (on_coverage_loss = warn): %s", sc->name, text));
+        cs_diag_add(x->d, CS_WARNING, sc->name, NULL,
+                    "new certificates applied despite coverage loss: %s", text);
+        rc = report_profiles(sr, &g);
+    } else {
+        loss_text(text, sizeof(text), &g, "would fail");
+        report_set(x->r, sr, CS_SITE_REFUSED, fmt("%s: refused: %s", sc->name, text));
+        cs_diag_add(x->d, CS_ERROR, sc->name, NULL,
+                    "new certificates refused, previous ones kept: %s", text);
+        rc = report_profiles(sr, &g);
+        if (rc == 0)
+            rc = cs_site_set_certs(site, sc, live->certs, live->n_certs);
+        if (rc == 0 && measured)
+            keep_row(x, i, site, live, g.live_row);
+    }
+    cs_guard_clear(&g);
+    return rc;
+}
+
+static int reload_site(struct reload *x, size_t i, const struct cs_site_conf *sc,
+                       struct cs_site *site, struct cs_site_report *sr)
+{
+    const struct cs_site *live = cs_snapshot_find_site(x->prev, sc->name);
+    struct cs_site_load res;
+    if (!(sr->site = strdup(sc->name ? sc->name : "")) || cs_site_load(&x->l, sc, site, &res) != 0)
+        return -1;
+    int rc = 0;
+    if (res.result != CS_LOAD_OK || site->n_certs == 0 || res.missing)
+        rc = site_unusable(x, i, sc, live, site, &res, sr);
+    else if (!live)
+        report_set(x->r, sr, CS_SITE_ADDED, diff_applied(sc->name, "added", site, NULL));
+    else if (same_certs(site, live))
+        report_set(x->r, sr, CS_SITE_UNCHANGED, strdup(""));
+    else
+        rc = site_guard(x, i, sc, live, site, sr);
+    if (rc == 0 && sr->status == CS_SITE_UNCHANGED)
+        keep_row(x, i, site, live, live_row(x, live));
+    return rc == 0 && sr->diff ? 0 : -1;
+}
+
+static bool configured(const struct cs_conf *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->n_sites; i++)
+        if (conf->sites[i].name && strcmp(conf->sites[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Sites of prev gone from the configuration: reported, not a coverage loss. */
+static int report_removed(struct reload *x)
+{
+    size_t n = x->prev ? cs_snapshot_site_count(x->prev) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cs_site *ps = cs_snapshot_site(x->prev, i);
+        if (configured(x->conf, ps->name))
+            continue;
+        struct cs_site_report *sr = &x->r->sites[x->r->n++];
+        if (!(sr->site = strdup(ps->name)))
+            return -1;
+        report_set(x->r, sr, CS_SITE_REMOVED, fmt("%s: removed from the configuration", ps->name));
+        if (!sr->diff)
+            return -1;
+    }
+    return 0;
+}
+
+static int reload_sites(struct reload *x, struct cs_site *sites)
+{
+    for (size_t i = 0; i < x->conf->n_sites; i++)
+        if (reload_site(x, i, &x->conf->sites[i], &sites[i], &x->r->sites[x->r->n++]) != 0)
+            return -1;
+    return report_removed(x);
+}
+
+int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *prev,
+                        struct cs_diag *diag, struct cs_reload_report *report,
+                        struct cs_snapshot **out)
+{
+    *out = NULL;
+    memset(report, 0, sizeof(*report));
+    size_t n_prev = prev ? cs_snapshot_site_count(prev) : 0;
+    struct reload x = {.conf = conf, .prev = prev, .d = diag, .r = report};
+    struct cs_site *sites = calloc(conf->n_sites + 1, sizeof(*sites));
+    x.rows = calloc(conf->n_sites * cs_n_profiles + 1, 1);
+    report->sites = calloc(conf->n_sites + n_prev + 1, sizeof(*report->sites));
+    struct cs_snapshot *s = sites && x.rows && report->sites ? cs_snapshot_begin(conf, diag) : NULL;
+    int rc = s ? cs_loader_init(&x.l, conf, prev, diag) : -1;
+    if (rc == 0 && conf->n_sites == 0) {
+        cs_diag_add(diag, CS_ERROR, NULL, NULL, "no site configured");
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = reload_sites(&x, sites);
+    cs_loader_close(&x.l);
+    cs_coverage_clients_free(x.clients);
+    if (rc == 0 && report->n_failed == 0) {
+        rc = cs_snapshot_finish(s, conf, sites, conf->n_sites, true, diag); /* owns sites */
+        sites = NULL;
+        for (size_t i = 0; rc == 0 && i < conf->n_sites; i++)
+            if (x.rows[i * cs_n_profiles] != CS_ROW_UNKNOWN)
+                rc = cs_snapshot_set_row(s, i, &x.rows[i * cs_n_profiles]);
+    } else {
+        rc = -1;
+    }
+    for (size_t i = 0; sites && i < conf->n_sites; i++)
+        cs_site_clear(&sites[i]);
+    free(sites);
+    free(x.rows);
+    if (rc != 0) {
+        if (cs_diag_count(diag, CS_ERROR) == 0)
+            cs_diag_add(diag, CS_ERROR, NULL, NULL, "cannot build the snapshot (out of memory)");
+        cs_snapshot_release(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
