@@ -114,7 +114,7 @@ static void handler(struct px_admin_req *req, void *arg)
         if (s->stop_signals)
             px_admin_respond(req, 503, NULL, "shutting down\n", 14);
         else
-            px_reload_start(s, "admin", req);
+            px_reload_start(s, "admin", true, req);
     } else if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/certs") ||
                !strcmp(req->path, "/metrics") || !strcmp(req->path, "/reload")) {
         px_admin_respond(req, 405, NULL, "method not allowed\n", 19);

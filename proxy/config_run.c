@@ -189,6 +189,7 @@ int px_loader_run(struct px_loader *L)
     size_t before = L->errs->n;
     size_t counts[PX_K__N] = {0};
     L->cfg = xcalloc(1, sizeof *L->cfg);
+    L->cfg->refs = 1;
     px_keys_defaults(L, PX_K_PROXY, L->cfg);
     make_sects(L, counts);
     make_objects(L, counts);
@@ -252,6 +253,19 @@ static void certs_free(struct cs_conf *cc)
     free(cc->policy.ciphersuites);
     free(cc->policy.groups);
     memset(cc, 0, sizeof *cc);
+}
+
+struct px_config *px_config_ref(struct px_config *c)
+{
+    if (c)
+        __atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
+void px_config_release(struct px_config *c)
+{
+    if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        px_config_free(c);
 }
 
 void px_config_free(struct px_config *c)

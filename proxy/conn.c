@@ -40,6 +40,8 @@ static void conn_free(struct px_conn *c)
     px_buf_free(&c->in);
     cs_snapshot_release(c->snap);
     c->snap = NULL;
+    px_gen_release(c->gen);
+    c->gen = NULL;
     if (w->stats.active > 0)
         w->stats.active--;
     px_worker_conn_remove(w, c);
@@ -67,13 +69,13 @@ size_t px_wq_queued(const struct px_wq *q)
 
 bool px_conn_up_blocked(const struct px_conn *c)
 {
-    return px_wq_queued(&c->up) >= c->w->cfg->limits.write_watermark;
+    return px_wq_queued(&c->up) >= c->gen->cfg->limits.write_watermark;
 }
 
 bool px_conn_cli_blocked(const struct px_conn *c)
 {
     return px_wq_queued(&c->cli) + px_tls_pending_output(&c->tls) >=
-           c->w->cfg->limits.write_watermark;
+           c->gen->cfg->limits.write_watermark;
 }
 
 static void on_cli_write(uv_write_t *req, int status);
@@ -190,7 +192,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct px_conn *c = h->data;
     size_t len = 0;
-    buf->base = c->w->upstreams ? px_upstreams_scratch(c->w->upstreams, &len) : NULL;
+    buf->base = c->gen->upstreams ? px_upstreams_scratch(c->gen->upstreams, &len) : NULL;
     buf->len = len;
 }
 
@@ -216,7 +218,7 @@ static void on_timer(uv_timer_t *t);
 
 void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
 {
-    const struct px_timeouts *to = &c->w->cfg->timeouts;
+    const struct px_timeouts *to = &c->gen->cfg->timeouts;
     unsigned ms = 0;
     c->phase = ph;
     switch (ph) {
@@ -387,11 +389,10 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     }
     c->w = w;
     c->snap = cs_snapshot_ref(w->snap);
+    c->gen = px_gen_ref(w->gen); /* config and pools consistent with snap's site tags */
     px_worker_conn_add(w, c);
     w->stats.accepted++;
     w->stats.active++;
-    if (w->upstreams)
-        px_upstreams_bind_stats(w->upstreams, &w->stats);
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
     uv_timer_init(&w->loop, &c->up_timer);

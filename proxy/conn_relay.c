@@ -37,7 +37,7 @@ static int abort_status(struct px_conn *c, int status)
 
 static void limits_of(const struct px_conn *c, struct px_h1_limits *lim)
 {
-    const struct px_limits *l = &c->w->cfg->limits;
+    const struct px_limits *l = &c->gen->cfg->limits;
     lim->max_request_line = l->max_request_line;
     lim->max_head = l->max_head;
     lim->max_headers = l->max_headers;
@@ -137,7 +137,7 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct px_conn *c = px_upconn_owner(h->data);
     size_t len;
-    buf->base = px_upstreams_scratch(c->w->upstreams, &len);
+    buf->base = px_upstreams_scratch(c->gen->upstreams, &len);
     buf->len = len;
 }
 
@@ -164,7 +164,7 @@ void px_conn_up_resume(struct px_conn *c)
  * holds the upstream back by backpressure is progress, not an upstream stall). */
 void px_conn_up_progress(struct px_conn *c)
 {
-    unsigned ms = c->w->cfg->timeouts.upstream_response_ms;
+    unsigned ms = c->gen->cfg->timeouts.upstream_response_ms;
     if (ms && !c->tunnel && !c->handles_closed)
         uv_timer_start(&c->up_timer, px_conn_up_timeout, ms, 0);
 }
@@ -231,7 +231,7 @@ static void on_up_ready(void *ud, struct px_upconn *uc, int status)
 static int up_acquire(struct px_conn *c, unsigned flags)
 {
     struct px_upconn *uc = NULL;
-    int r = px_upstream_acquire(c->w->upstreams, c->upstream_idx, flags, on_up_ready, c, &uc);
+    int r = px_upstream_acquire(c->gen->upstreams, c->upstream_idx, flags, on_up_ready, c, &uc);
     if (r == PX_UP_READY)
         up_attach(c, uc);
     else if (r == PX_UP_PENDING)
@@ -325,7 +325,7 @@ static int route(struct px_conn *c, const struct px_h1_head *h)
     }
     if (!site)
         site = cs_ssl_site(c->tls.ssl);
-    if (!site || site->tag < 0 || (size_t)site->tag >= c->w->cfg->n_upstreams)
+    if (!site || site->tag < 0 || (size_t)site->tag >= c->gen->cfg->n_upstreams)
         return -1;
     return site->tag;
 }

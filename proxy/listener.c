@@ -1,11 +1,15 @@
 /* Listening sockets. libuv 1.44 has no SO_REUSEPORT flag, so each socket is created,
- * configured and bound by hand, then handed to the worker's loop with uv_tcp_open.
- * Every worker has its own socket per listener; the kernel spreads connections.
+ * configured and bound by hand (on the main thread, so bind errors are reported before
+ * anything starts), then handed to the worker's loop with uv_tcp_open. Every worker has
+ * its own socket per listener; the kernel spreads connections.
  *
  * At max_connections a worker stops accepting without accept-then-reset: the connection
  * callback leaves the connection unaccepted, which makes libuv stop polling that socket
  * until uv_accept is called (libuv keeps at most one such pending fd); the rest wait in
  * the kernel's backlog. px_listeners_resume accepts it when a connection is gone.
+ *
+ * Listeners are allocated one by one (libuv keeps pointers to their handles), so a config
+ * reload can keep, add and remove them: px_listeners_apply.
  */
 #include "px_conn.h"
 #include "px_log.h"
@@ -14,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -46,7 +51,8 @@ int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen)
 
 static bool at_capacity(const struct px_worker *w)
 {
-    return w->cfg->limits.max_connections && w->n_conns >= w->cfg->limits.max_connections;
+    unsigned cap = w->cfg->limits.max_connections;
+    return cap && w->n_conns >= cap;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -55,11 +61,11 @@ static void on_connection(uv_stream_t *server, int status)
     struct px_worker *w = l->w;
     if (status < 0) {
         /* EMFILE and friends: libuv already backs off; log at debug to avoid floods. */
-        px_debug("worker %u: accept on %s: %s", w->id, l->conf->addr.text, uv_strerror(status));
+        px_debug("worker %u: accept on %s: %s", w->id, l->addr.text, uv_strerror(status));
         return;
     }
-    if (w->draining)
-        return; /* listeners are being closed */
+    if (w->draining || l->closing)
+        return; /* the listener is being closed */
     if (at_capacity(w)) {
         l->pending = true;
         return;
@@ -67,46 +73,126 @@ static void on_connection(uv_stream_t *server, int status)
     px_conn_accept(w, server);
 }
 
-int px_listeners_start(struct px_worker *w)
+static void on_listener_closed(uv_handle_t *h)
+{
+    free(h->data); /* the px_listener */
+}
+
+/* Opens one listener on fd (taking it). NULL on failure (fd closed, error logged). */
+static struct px_listener *listener_open(struct px_worker *w, const struct px_listener_conf *lc,
+                                         int fd)
+{
+    struct px_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        close(fd);
+        return NULL;
+    }
+    l->w = w;
+    l->addr = lc->addr;
+    int r = uv_tcp_init(&w->loop, &l->tcp);
+    if (r != 0) {
+        close(fd);
+        free(l);
+        px_err("worker %u: listener %s: %s", w->id, lc->addr.text, uv_strerror(r));
+        return NULL;
+    }
+    l->tcp.data = l;
+    r = uv_tcp_open(&l->tcp, fd);
+    bool adopted = r == 0;
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
+    if (r != 0) {
+        px_err("worker %u: listen on %s: %s", w->id, lc->addr.text, uv_strerror(r));
+        if (!adopted)
+            close(fd);
+        l->closing = true;
+        uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+        return NULL;
+    }
+    return l;
+}
+
+static void listener_close(struct px_listener *l)
+{
+    if (l->closing)
+        return;
+    l->closing = true;
+    /* uv_close also closes a connection libuv accepted but we left pending */
+    uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+}
+
+int px_listeners_start(struct px_worker *w, const int *fds)
+{
+    const struct px_config *cfg = w->cfg;
+    w->listeners = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof *w->listeners);
+    if (!w->listeners)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        struct px_listener *l = listener_open(w, &cfg->listeners[i], fds[i]);
+        if (l)
+            w->listeners[w->n_listeners++] = l;
+        else
+            rc = -1;
+    }
+    return rc;
+}
+
+static struct px_listener *take_same_addr(struct px_worker *w, const struct px_addr *a)
 {
     for (size_t i = 0; i < w->n_listeners; i++) {
-        struct px_listener *l = &w->listeners[i];
-        int r = uv_tcp_init(&w->loop, &l->tcp);
-        if (r == 0) {
-            l->open = true;
-            l->tcp.data = l;
-            r = uv_tcp_open(&l->tcp, l->fd);
-        }
-        if (r == 0) {
-            l->fd = -1; /* owned by the handle now */
-            r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
-        }
-        if (r != 0) {
-            px_err("worker %u: listen on %s: %s", w->id, l->conf->addr.text, uv_strerror(r));
-            return -1;
+        struct px_listener *l = w->listeners[i];
+        if (l && l->addr.len == a->len && memcmp(&l->addr.ss, &a->ss, a->len) == 0) {
+            w->listeners[i] = NULL;
+            return l;
         }
     }
-    return 0;
+    return NULL;
+}
+
+/* A config reload: listeners whose address is unchanged keep their sockets (fds[i] is -1
+ * for them), new ones open on the fds the main thread bound, and the rest close (their
+ * connections are not touched). */
+void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const int *fds)
+{
+    struct px_listener **next = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof *next);
+    size_t n = 0;
+    for (size_t i = 0; next && i < cfg->n_listeners; i++) {
+        struct px_listener *l = fds[i] < 0 ? take_same_addr(w, &cfg->listeners[i].addr)
+                                           : listener_open(w, &cfg->listeners[i], fds[i]);
+        if (l)
+            next[n++] = l;
+    }
+    for (size_t i = 0; i < cfg->n_listeners && !next; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (!next) {
+        px_err("worker %u: out of memory applying listeners: keeping the old ones", w->id);
+        return;
+    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i])
+            listener_close(w->listeners[i]);
+    free(w->listeners);
+    w->listeners = next;
+    w->n_listeners = n;
+    px_listeners_resume(w);
 }
 
 void px_listeners_close(struct px_worker *w)
 {
-    for (size_t i = 0; i < w->n_listeners; i++) {
-        struct px_listener *l = &w->listeners[i];
-        if (l->open && !uv_is_closing((uv_handle_t *)&l->tcp))
-            uv_close((uv_handle_t *)&l->tcp, NULL);
-        l->open = false;
-        if (l->fd >= 0)
-            close(l->fd);
-        l->fd = -1;
-    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        listener_close(w->listeners[i]);
+    free(w->listeners);
+    w->listeners = NULL;
+    w->n_listeners = 0;
 }
 
 void px_listeners_resume(struct px_worker *w)
 {
     for (size_t i = 0; i < w->n_listeners && !at_capacity(w) && !w->draining; i++) {
-        struct px_listener *l = &w->listeners[i];
-        if (l->pending && l->open) {
+        struct px_listener *l = w->listeners[i];
+        if (l->pending && !l->closing) {
             l->pending = false;
             px_conn_accept(w, (uv_stream_t *)&l->tcp);
         }

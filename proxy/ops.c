@@ -13,7 +13,7 @@ static void on_watch(void *arg)
 {
     struct px_server *s = arg;
     px_info("certificate files changed: reloading");
-    px_reload_start(s, "watch", NULL);
+    px_reload_start(s, "watch", false, NULL);
 }
 
 /* Every configured certificate file and directory, and every file the live snapshot

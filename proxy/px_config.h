@@ -64,7 +64,8 @@ struct px_limits {
 };
 
 struct px_config {
-    char *path; /* NULL in sidecar mode */
+    int refs;         /* atomic; 1 after loading (see px_config_ref/px_config_release) */
+    char *path;       /* NULL in sidecar mode */
     unsigned workers; /* 0 in the file means: number of CPUs; resolved on load */
     bool admin_enabled;
     struct px_addr admin;
@@ -76,11 +77,11 @@ struct px_config {
     struct px_limits limits;
     /* hot reload */
     enum cs_loss_policy on_coverage_loss; /* default for sites (refuse) */
-    bool watch;                 /* watch certificate files and directories (on) */
-    unsigned watch_debounce_ms; /* quiet time after the last change (500 ms) */
-    unsigned watch_poll_ms;     /* polling fallback interval (2 s) */
-    char *ticket_key_file;      /* shared session ticket keys; NULL: random per process */
-    unsigned ticket_rotate_ms;  /* new encryption key this often (1 h) */
+    bool watch;                           /* watch certificate files and directories (on) */
+    unsigned watch_debounce_ms;           /* quiet time after the last change (500 ms) */
+    unsigned watch_poll_ms;               /* polling fallback interval (2 s) */
+    char *ticket_key_file;                /* shared session ticket keys; NULL: random per process */
+    unsigned ticket_rotate_ms;            /* new encryption key this often (1 h) */
     struct px_listener_conf *listeners;
     size_t n_listeners;
     struct px_upstream_conf *upstreams;
@@ -107,7 +108,13 @@ struct px_sidecar_args {
 int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **out,
                            struct px_config_errors *errs);
 
-void px_config_free(struct px_config *c); /* NULL is a no-op */
+void px_config_free(struct px_config *c); /* NULL is a no-op; ignores refs */
+
+/* A running server shares its config between the main thread, the workers and their
+ * connections (a config reload replaces it while old connections finish under the old
+ * one). Atomic; the last release frees. NULL is a no-op. */
+struct px_config *px_config_ref(struct px_config *c);
+void px_config_release(struct px_config *c);
 
 /* ---- additions (config engineer) ---- */
 

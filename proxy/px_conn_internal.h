@@ -39,6 +39,7 @@ struct px_conn {
     struct px_conn_link link;
     struct px_worker *w;
     struct cs_snapshot *snap; /* one reference, released at free */
+    struct px_gen *gen;       /* config + upstream pools it was accepted under (a reference) */
     uv_tcp_t tcp;
     uv_timer_t timer;    /* client-side phase timer */
     uv_timer_t up_timer; /* upstream response timeout */

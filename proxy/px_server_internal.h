@@ -69,6 +69,8 @@ struct px_server {
     struct cs_snapshot *reload_result;
     struct cs_diag reload_diag;
     struct cs_reload_report reload_report;
+    struct px_config *reload_cfg; /* a re-read config the running build uses, or NULL */
+    bool reload_next_reread;      /* the queued build re-reads the config file */
     int reload_rc;
     uv_timer_t retry_timer; /* half-written renewals: retry with backoff */
     uint64_t retry_since;   /* loop time of the first PENDING result, 0: none */
@@ -87,10 +89,18 @@ struct px_server {
     uv_timer_t ticket_timer;
 };
 
-/* reload.c */
-void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_req *waiter);
+/* reload.c: reread re-reads the config file too (SIGHUP, POST /reload); the watcher
+ * and retries reload certificates only. */
+void px_reload_start(struct px_server *s, const char *trigger, bool reread,
+                     struct px_admin_req *waiter);
 void px_reload_result_free(struct px_reload_result *r);
 void px_log_findings(const struct cs_diag *d);
+
+/* reload_config.c */
+int px_reload_read_config(struct px_server *s, struct px_config **out,
+                          struct px_config_errors *errs);
+int px_reload_publish_config(struct px_server *s, struct px_config *nc, struct cs_snapshot *snap,
+                             char *err, size_t errlen);
 
 /* ops.c: the certificate watcher, ticket key rotation, systemd notification */
 int px_ops_start(struct px_server *s);

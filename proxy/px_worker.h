@@ -29,11 +29,26 @@ struct px_stats {
 struct px_listener {
     struct px_worker *w;
     uv_tcp_t tcp;
-    const struct px_listener_conf *conf;
-    int fd;       /* bound socket made by the main thread, handed to uv_tcp_open */
-    bool pending; /* a connection is waiting: we are at max_connections (see listener.c) */
-    bool open;    /* the uv handle is initialised and not closed */
+    struct px_addr addr; /* a copy: the config it came from may be replaced */
+    bool pending;        /* a connection is waiting: we are at max_connections */
+    bool closing;        /* uv_close called; freed by its close callback */
 };
+
+/* One configuration generation as a worker uses it: the config and the upstream pools
+ * built for it. Worker thread only. Referenced by the worker (its current generation) and
+ * by every connection accepted under it, so after a config reload old connections finish
+ * with the limits and upstreams they started with; the last release closes the pools. */
+struct px_gen {
+    unsigned refs;
+    struct px_worker *w;
+    struct px_config *cfg; /* one px_config reference */
+    struct px_upstreams *upstreams;
+    uv_timer_t free_timer; /* frees the pools once their close callbacks have run */
+};
+
+struct px_gen *px_gen_new(struct px_worker *w, struct px_config *cfg);
+struct px_gen *px_gen_ref(struct px_gen *g);
+void px_gen_release(struct px_gen *g); /* NULL is a no-op */
 
 struct px_worker {
     unsigned id;
@@ -44,13 +59,14 @@ struct px_worker {
     struct px_msg *inbox_head; /* messages from the main thread, guarded by inbox_lock */
     bool inbox_closed;         /* guarded by inbox_lock */
 
-    const struct px_config *cfg; /* shared, immutable; owned by the server */
+    struct px_gen *gen;          /* current configuration generation (one reference) */
+    const struct px_config *cfg; /* == gen->cfg, for brevity */
     struct cs_snapshot *snap;    /* current snapshot: one reference held by this worker */
 
-    struct px_listener *listeners;
+    struct px_listener **listeners;
     size_t n_listeners;
-    struct px_upstreams *upstreams; /* per-worker pools (upstream.c) */
     struct px_access_log *access_log;
+    int *listen_fds; /* until the thread starts: the bound sockets to adopt (a copy) */
 
     struct px_conn *conns; /* intrusive list of live client connections */
     size_t n_conns;
@@ -70,6 +86,7 @@ enum px_msg_type {
     PX_MSG_DRAIN,    /* graceful shutdown */
     PX_MSG_ABORT,    /* close everything now */
     PX_MSG_COLLECT,  /* copy counters into msg->collect (see struct px_collect) */
+    PX_MSG_CONFIG,   /* adopt msg->cfg and msg->snap together; msg->fds: listeners */
 };
 
 /* A worker's counters as copied for the admin view. */
@@ -99,12 +116,15 @@ struct px_msg {
     enum px_msg_type type;
     struct cs_snapshot *snap;
     struct px_collect *collect;
+    struct px_config *cfg; /* PX_MSG_CONFIG: one reference */
+    int *fds; /* PX_MSG_CONFIG: per cfg listener, a bound fd or -1 (keep the same address) */
 };
 
-/* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own snapshot
- * reference; listener fds (one per cfg listener, already bound) are adopted by the worker.
- * on_exit runs on the worker thread just before it returns (used to wake the main loop). */
-int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg,
+/* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own config
+ * and snapshot references; listener fds (one per cfg listener, already bound) are adopted
+ * by the worker. on_exit runs on the worker thread just before it returns (used to wake
+ * the main loop). */
+int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
                    struct cs_snapshot *snap, const int *listen_fds,
                    struct px_access_log *access_log);
 int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, void *arg),
@@ -112,6 +132,11 @@ int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, vo
 /* Thread-safe: queues a message carrying snap (one reference, passed to the worker).
  * Returns 0, or -1 when the worker no longer takes messages (then snap is released). */
 int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap);
+/* Thread-safe: a config reload. Passes one cfg and one snap reference and the fds array
+ * (malloc'd, cfg->n_listeners entries) to the worker. -1 when the worker is gone (then
+ * everything passed is released here). */
+int px_worker_post_config(struct px_worker *w, struct px_config *cfg, struct cs_snapshot *snap,
+                          int *fds);
 /* Thread-safe: asks for the worker's counters. Returns -1 when the worker is gone (the
  * caller then counts its slot as done itself). */
 int px_worker_post_collect(struct px_worker *w, struct px_collect *c);
@@ -123,7 +148,8 @@ void px_worker_free(struct px_worker *w);
 
 /* Listening sockets (listener.c): creates a bound SO_REUSEPORT socket for addr. */
 int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen);
-int px_listeners_start(struct px_worker *w);
+int px_listeners_start(struct px_worker *w, const int *fds);
+void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const int *fds);
 void px_listeners_close(struct px_worker *w);
 /* Resumes accepting when below max_connections (after a connection is gone). */
 void px_listeners_resume(struct px_worker *w);

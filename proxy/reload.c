@@ -140,12 +140,27 @@ static void reload_build(uv_work_t *req)
                                        &s->reload_result);
 }
 
-static void publish(struct px_server *s, struct cs_snapshot *snap)
+/* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only
+ * when a new listener cannot be bound: then nothing changes. */
+static int publish(struct px_server *s, struct cs_snapshot *snap)
 {
+    if (s->reload_cfg) {
+        char err[256] = "";
+        if (px_reload_publish_config(s, s->reload_cfg, snap, err, sizeof err) != 0) {
+            cs_diag_add(&s->reload_diag, CS_ERROR, NULL, NULL,
+                        "config reload rejected: listener %s", err);
+            px_config_release(s->reload_cfg);
+            s->reload_cfg = NULL;
+            return -1;
+        }
+        s->reload_cfg = NULL; /* now s->cfg */
+    } else {
+        for (unsigned i = 0; i < s->n_workers; i++)
+            px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
+    }
     cs_snapshot_release(s->snap);
     s->snap = snap;
-    for (unsigned i = 0; i < s->n_workers; i++)
-        px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
+    return 0;
 }
 
 static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
@@ -161,7 +176,7 @@ static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
 static void on_retry(uv_timer_t *t)
 {
     struct px_server *s = t->data;
-    px_reload_start(s, "retry", NULL);
+    px_reload_start(s, "retry", false, NULL);
 }
 
 /* A half-written renewal: retry later, unless the 30 s are over. Returns true when a
@@ -220,10 +235,13 @@ static void reload_done(uv_work_t *req, int status)
     struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
     r.trigger = s->reload_trigger;
     r.outcome = outcome_of(s, status);
-    if (r.outcome == PX_RELOAD_FAILED)
+    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0)
+        r.outcome = PX_RELOAD_FAILED;
+    if (r.outcome == PX_RELOAD_FAILED) {
         cs_snapshot_release(s->reload_result);
-    else
-        publish(s, s->reload_result);
+        px_config_release(s->reload_cfg);
+        s->reload_cfg = NULL;
+    }
     s->reload_result = NULL;
     r.generation = cs_snapshot_generation(s->snap);
     bool retrying = schedule_retry(s);
@@ -252,7 +270,9 @@ static void reload_done(uv_work_t *req, int status)
     s->waiting_now = NULL;
     if (s->reload_again && s->stop_signals == 0) {
         s->reload_again = false;
-        px_reload_start(s, s->reload_next_trigger, NULL);
+        bool reread = s->reload_next_reread;
+        s->reload_next_reread = false;
+        px_reload_start(s, s->reload_next_trigger, reread, NULL);
     } else if (s->stop_signals) {
         px_admin_api_reload_answer(s, s->waiting_next); /* shutting down: answer now */
         s->waiting_next = NULL;
@@ -273,12 +293,46 @@ static void add_waiter(struct px_reload_waiter **list, struct px_admin_req *req)
     *list = w;
 }
 
-void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_req *waiter)
+/* The config file has errors: nothing is built; the waiters get the messages. */
+static void config_rejected(struct px_server *s, const char *trigger,
+                            const struct px_config_errors *errs)
+{
+    struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
+    r.trigger = trigger;
+    r.outcome = PX_RELOAD_FAILED;
+    r.generation = cs_snapshot_generation(s->snap);
+    struct px_buf *j = &r.summary_json, *t = &r.summary_text;
+    px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r.seq);
+    px_json_str(j, trigger);
+    px_buf_printf(j,
+                  ",\"outcome\":\"failed\",\"generation\":%llu,\"sites\":[],"
+                  "\"findings\":[],\"config_errors\":[",
+                  (unsigned long long)r.generation);
+    px_buf_printf(t, "reload failed: generation %llu keeps serving; config rejected:\n",
+                  (unsigned long long)r.generation);
+    for (size_t i = 0; i < errs->n; i++) {
+        if (i)
+            px_buf_append(j, ",", 1);
+        px_json_str(j, errs->msgs[i]);
+        px_buf_printf(t, "%s\n", errs->msgs[i]);
+    }
+    px_buf_append(j, "]}", 2);
+    s->reloads[PX_RELOAD_FAILED]++;
+    px_reload_result_free(&s->last_reload);
+    s->last_reload = r;
+    px_notify_ready();
+    px_admin_api_reload_answer(s, s->waiting_now);
+    s->waiting_now = NULL;
+}
+
+void px_reload_start(struct px_server *s, const char *trigger, bool reread,
+                     struct px_admin_req *waiter)
 {
     if (s->reload_running) {
         /* coalesce: exactly one more build after this one */
         s->reload_again = true;
         s->reload_next_trigger = trigger;
+        s->reload_next_reread |= reread;
         if (waiter)
             add_waiter(&s->waiting_next, waiter);
         return;
@@ -289,12 +343,23 @@ void px_reload_start(struct px_server *s, const char *trigger, struct px_admin_r
         add_waiter(&s->waiting_next, waiter);
     s->waiting_now = s->waiting_next;
     s->waiting_next = NULL;
+    px_notify_reloading();
+    if (reread) {
+        struct px_config_errors errs = {0};
+        int rc = px_reload_read_config(s, &s->reload_cfg, &errs);
+        if (rc != 0)
+            config_rejected(s, trigger, &errs);
+        px_config_errors_free(&errs);
+        if (rc != 0)
+            return;
+    }
     s->reload_running = true;
     s->reload_trigger = trigger;
-    px_notify_reloading();
     s->reload_work.data = s;
     if (uv_queue_work(&s->loop, &s->reload_work, reload_build, reload_done) != 0) {
         s->reload_running = false;
+        px_config_release(s->reload_cfg);
+        s->reload_cfg = NULL;
         px_err("reload: cannot queue the build");
     }
 }

@@ -44,8 +44,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 static void on_hup(uv_signal_t *h, int signum)
 {
     struct px_server *s = h->data;
-    px_info("SIGHUP: reloading certificates");
-    px_reload_start(s, "SIGHUP", NULL);
+    px_info("SIGHUP: reloading the configuration and certificates");
+    px_reload_start(s, "SIGHUP", true, NULL);
 }
 
 /* Runs on a worker thread as it exits. */
@@ -179,7 +179,8 @@ static void server_free(struct px_server *s)
     uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks of the watcher and timers */
     px_tickets_free(s->tickets);      /* after every context using it is gone */
     uv_loop_close(&s->loop);
-    px_config_free(s->cfg);
+    px_config_release(s->reload_cfg);
+    px_config_release(s->cfg);
 }
 
 int px_server_run(struct px_config *cfg)

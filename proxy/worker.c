@@ -94,7 +94,9 @@ static void close_all(struct px_worker *w)
         return;
     w->stopping = true;
     px_listeners_close(w);
-    px_upstreams_shutdown(w->upstreams);
+    /* idle pooled connections would keep the loop alive; the generation itself is
+     * released in px_worker_free */
+    px_upstreams_shutdown(w->gen->upstreams);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
     /* Posters check inbox_closed under the lock, so no uv_async_send can race the close;
      * messages already queued are dropped here, on this thread, so that a collection
@@ -129,23 +131,55 @@ static void collect(struct px_worker *w, struct px_collect *c)
     size_t n = 0;
     for (size_t u = 0; u < w->cfg->n_upstreams; u++)
         n += w->cfg->upstreams[u].n_servers;
+    struct px_upstreams *ups = w->gen->upstreams;
     r->cooling = calloc(n ? n : 1, sizeof *r->cooling);
     if (r->cooling) {
         r->n_cooling = n;
         size_t k = 0;
         for (size_t u = 0; u < w->cfg->n_upstreams; u++)
             for (size_t i = 0; i < w->cfg->upstreams[u].n_servers; i++)
-                r->cooling[k++] = px_upstreams_cooling(w->upstreams, u, i);
+                r->cooling[k++] = px_upstreams_cooling(ups, u, i);
     }
     px_collect_slot_done(c);
 }
 
-static void drop_msg(struct px_msg *m)
+/* Releases what a message carries (the message itself is the caller's). */
+static void release_payload(struct px_msg *m)
 {
     cs_snapshot_release(m->snap);
     if (m->collect)
         px_collect_slot_done(m->collect);
+    for (size_t i = 0; m->fds && m->cfg && i < m->cfg->n_listeners; i++)
+        if (m->fds[i] >= 0)
+            close(m->fds[i]);
+    free(m->fds);
+    px_config_release(m->cfg);
+}
+
+static void drop_msg(struct px_msg *m)
+{
+    release_payload(m);
     free(m);
+}
+
+/* A config reload: the new generation (config + pools) and snapshot replace the current
+ * ones for new connections; live connections keep theirs. */
+static void apply_config(struct px_worker *w, struct px_msg *m)
+{
+    struct px_gen *g = px_gen_new(w, m->cfg);
+    if (!g) {
+        px_err("worker %u: out of memory applying a new config: keeping the old one", w->id);
+        return;
+    }
+    px_gen_release(w->gen);
+    w->gen = g;
+    w->cfg = g->cfg;
+    cs_snapshot_release(w->snap);
+    w->snap = m->snap;
+    m->snap = NULL;
+    px_listeners_apply(w, m->cfg, m->fds);
+    free(m->fds); /* the fds now belong to the listeners */
+    m->fds = NULL;
 }
 
 static void handle_msg(struct px_worker *w, struct px_msg *m)
@@ -168,6 +202,9 @@ static void handle_msg(struct px_worker *w, struct px_msg *m)
     case PX_MSG_COLLECT:
         collect(w, m->collect);
         m->collect = NULL;
+        break;
+    case PX_MSG_CONFIG:
+        apply_config(w, m);
         break;
     }
     drop_msg(m);
@@ -200,25 +237,21 @@ static void on_inbox(uv_async_t *a)
     }
 }
 
-static int post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap,
-                struct px_collect *c)
+static int post(struct px_worker *w, struct px_msg *tmpl)
 {
     struct px_msg *m = calloc(1, sizeof *m);
-    if (!m) {
-        px_err("worker %u: out of memory posting a message", w->id);
-        cs_snapshot_release(snap);
-        return -1;
-    }
-    m->type = type;
-    m->snap = snap;
+    if (m)
+        *m = *tmpl;
     uv_mutex_lock(&w->inbox_lock);
-    if (w->inbox_closed) { /* the worker is gone or going: nothing to tell it */
+    if (!m || w->inbox_closed) { /* the worker is gone or going: nothing to tell it */
         uv_mutex_unlock(&w->inbox_lock);
-        cs_snapshot_release(snap);
+        if (!m)
+            px_err("worker %u: out of memory posting a message", w->id);
+        tmpl->collect = NULL; /* the caller counts an undelivered collection itself */
+        release_payload(tmpl);
         free(m);
         return -1;
     }
-    m->collect = c;
     m->next = w->inbox_head;
     w->inbox_head = m;
     uv_async_send(&w->inbox);
@@ -228,38 +261,38 @@ static int post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *
 
 int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap)
 {
-    return post(w, type, snap, NULL);
+    return post(w, &(struct px_msg){.type = type, .snap = snap});
 }
 
 int px_worker_post_collect(struct px_worker *w, struct px_collect *c)
 {
-    return post(w, PX_MSG_COLLECT, NULL, c);
+    return post(w, &(struct px_msg){.type = PX_MSG_COLLECT, .collect = c});
 }
 
-int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg,
+int px_worker_post_config(struct px_worker *w, struct px_config *cfg, struct cs_snapshot *snap,
+                          int *fds)
+{
+    return post(w, &(struct px_msg){.type = PX_MSG_CONFIG, .cfg = cfg, .snap = snap, .fds = fds});
+}
+
+int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
                    struct cs_snapshot *snap, const int *listen_fds,
                    struct px_access_log *access_log)
 {
     memset(w, 0, sizeof *w);
     w->id = id;
-    w->cfg = cfg;
     w->access_log = access_log;
     cs_counters_init(&w->hs);
-    if (uv_loop_init(&w->loop) != 0)
+    w->listen_fds = malloc((cfg->n_listeners + 1) * sizeof *w->listen_fds);
+    if (!w->listen_fds)
         return -1;
-    w->n_listeners = cfg->n_listeners;
-    w->listeners = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof *w->listeners);
-    w->upstreams = px_upstreams_new(&w->loop, cfg);
-    if (!w->listeners || !w->upstreams || uv_mutex_init(&w->inbox_lock) != 0) {
-        for (size_t i = 0; i < cfg->n_listeners; i++)
-            close(listen_fds[i]);
+    memcpy(w->listen_fds, listen_fds, cfg->n_listeners * sizeof *listen_fds);
+    if (uv_loop_init(&w->loop) != 0 || uv_mutex_init(&w->inbox_lock) != 0)
         return -1;
-    }
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        w->listeners[i].w = w;
-        w->listeners[i].conf = &cfg->listeners[i];
-        w->listeners[i].fd = listen_fds[i];
-    }
+    w->gen = px_gen_new(w, cfg);
+    if (!w->gen)
+        return -1;
+    w->cfg = w->gen->cfg;
     uv_async_init(&w->loop, &w->inbox, on_inbox);
     w->inbox.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
@@ -271,7 +304,10 @@ int px_worker_init(struct px_worker *w, unsigned id, const struct px_config *cfg
 static void worker_main(void *arg)
 {
     struct px_worker *w = arg;
-    if (px_listeners_start(w) != 0)
+    int rc = px_listeners_start(w, w->listen_fds);
+    free(w->listen_fds); /* the fds were adopted (or closed) */
+    w->listen_fds = NULL;
+    if (rc != 0)
         start_drain(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (w->on_exit)
@@ -293,9 +329,10 @@ void px_worker_join(struct px_worker *w)
 void px_worker_free(struct px_worker *w)
 {
     /* Run once more so every close callback has fired, then the loop can be closed. */
+    px_gen_release(w->gen); /* closes and frees the pools on the loop run below */
+    w->gen = NULL;
+    w->cfg = NULL;
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    px_upstreams_free(w->upstreams);
-    w->upstreams = NULL;
     if (uv_loop_close(&w->loop) != 0)
         px_warn("worker %u: loop still has handles at exit", w->id);
     uv_mutex_destroy(&w->inbox_lock);
@@ -309,6 +346,4 @@ void px_worker_free(struct px_worker *w)
     cs_snapshot_release(w->snap);
     w->snap = NULL;
     cs_counters_free(&w->hs);
-    free(w->listeners);
-    w->listeners = NULL;
 }
