@@ -19,6 +19,7 @@ struct px_access_log {
     int fd;
     bool own_fd; /* false for stderr */
     int format;
+    char *path; /* for reopening (logrotate) */
 };
 
 struct px_access_log *px_access_log_open(const struct px_config *cfg, char *err, size_t errlen)
@@ -45,7 +46,29 @@ struct px_access_log *px_access_log_open(const struct px_config *cfg, char *err,
         return NULL;
     }
     log->own_fd = true;
+    log->path = strdup(path);
     return log;
+}
+
+/* logrotate: the file was renamed; open the path anew and put the new file on the same
+ * descriptor with dup2, which is atomic for the workers writing concurrently (a write in
+ * progress completes on the old file). */
+int px_access_log_reopen(struct px_access_log *log, char *err, size_t errlen)
+{
+    if (!log || !log->own_fd || !log->path)
+        return 0;
+    int fd = open(log->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot reopen access log: %s", log->path, strerror(errno));
+        return -1;
+    }
+    int rc = dup2(fd, log->fd) < 0 ? -1 : 0;
+    if (rc == 0)
+        (void)fcntl(log->fd, F_SETFD, FD_CLOEXEC); /* dup2 clears it */
+    if (rc)
+        snprintf(err, errlen, "%s: cannot reopen access log: %s", log->path, strerror(errno));
+    close(fd);
+    return rc;
 }
 
 void px_access_log_close(struct px_access_log *log)
@@ -54,6 +77,7 @@ void px_access_log_close(struct px_access_log *log)
         return;
     if (log->own_fd)
         close(log->fd);
+    free(log->path);
     free(log);
 }
 

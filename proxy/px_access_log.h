@@ -19,6 +19,9 @@ struct px_access_log;
  * ("PATH: reason") in err on failure. */
 struct px_access_log *px_access_log_open(const struct px_config *cfg, char *err, size_t errlen);
 void px_access_log_close(struct px_access_log *log); /* NULL is a no-op */
+/* SIGUSR1 (logrotate): reopens the file by its path on the same descriptor. 0 or -1 with
+ * a message; a no-op for stderr and NULL. */
+int px_access_log_reopen(struct px_access_log *log, char *err, size_t errlen);
 
 /* One request. Any string may be NULL (written as "-" or null). */
 struct px_access_entry {

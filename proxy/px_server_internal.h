@@ -51,7 +51,7 @@ struct px_reload_waiter {
 struct px_server {
     struct px_config *cfg;
     uv_loop_t loop;
-    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
     uv_async_t worker_exit;
     uv_async_t collect_done;
     struct px_worker *workers;

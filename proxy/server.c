@@ -41,6 +41,16 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         px_worker_post(&s->workers[i], type, NULL);
 }
 
+static void on_usr1(uv_signal_t *h, int signum)
+{
+    struct px_server *s = h->data;
+    char err[256];
+    if (px_access_log_reopen(s->access_log, err, sizeof err) != 0)
+        px_err("SIGUSR1: %s (still writing to the old file)", err);
+    else
+        px_info("SIGUSR1: log files reopened");
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
     struct px_server *s = h->data;
@@ -64,6 +74,7 @@ static void on_worker_exit_main(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->sig_usr1, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
     uv_close((uv_handle_t *)&s->collect_done, NULL);
     uv_close((uv_handle_t *)&s->retry_timer, NULL);
@@ -142,7 +153,9 @@ static void init_signals(struct px_server *s)
     uv_signal_init(&s->loop, &s->sig_term);
     uv_signal_init(&s->loop, &s->sig_int);
     uv_signal_init(&s->loop, &s->sig_hup);
-    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
+    uv_signal_init(&s->loop, &s->sig_usr1);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s->sig_usr1.data = s;
+    uv_signal_start(&s->sig_usr1, on_usr1, SIGUSR1);
     uv_signal_start(&s->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&s->sig_hup, on_hup, SIGHUP);
