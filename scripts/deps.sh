@@ -5,7 +5,8 @@ set -euo pipefail
 what=${1:-test}
 build_pkgs="build-essential cmake pkg-config libssl-dev libuv1-dev libinih-dev node-llhttp
   openssl curl python3"
-test_pkgs="gnutls-bin testssl.sh clang libclang-rt-14-dev procps iproute2"
+test_pkgs="gnutls-bin testssl.sh clang libclang-rt-14-dev procps iproute2 slowhttptest pebble
+  certbot python3-yaml"
 pkgs=$build_pkgs
 [ "$what" = test ] && pkgs="$build_pkgs $test_pkgs"
 missing=""
