@@ -94,6 +94,30 @@ static bool u16_list(struct rd *r, uint16_t *out, size_t cap, size_t *n)
 
 /* Extension bodies, shared by the raw parser and cs_hello_from_ssl. Each returns false
  * when the body is malformed. */
+/* A DNS host name as SNI carries it (RFC 6066 3): letters, digits, '-', '_' (seen in the
+ * wild), labels of 1..63 bytes separated by single dots, one trailing dot allowed; also
+ * ':' because real clients append a port ("host:443" in two OpenSSL 1.1 captures of
+ * testssl's client corpus): such a name is unknown, not malformed. Anything else (control
+ * bytes, non-ASCII, empty labels) is a malformed ClientHello. */
+static bool sni_syntax_ok(const uint8_t *p, size_t n)
+{
+    size_t label = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c == '.') {
+            if (label == 0)
+                return false; /* leading dot or ".." */
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == ':';
+        if (!ok || ++label > 63)
+            return false;
+    }
+    return n > 0;
+}
+
 static bool ext_sni(const uint8_t *p, size_t n, struct cs_hello *h)
 {
     struct rd r = {p, n}, list, name;
@@ -106,7 +130,7 @@ static bool ext_sni(const uint8_t *p, size_t n, struct cs_hello *h)
             return false;
         if (type != 0 || h->has_sni)
             continue;
-        if (name.n == 0 || name.n >= sizeof(h->sni) || memchr(name.p, 0, name.n))
+        if (name.n == 0 || name.n >= sizeof(h->sni) || !sni_syntax_ok(name.p, name.n))
             return false;
         memcpy(h->sni, name.p, name.n);
         h->sni[name.n] = '\0';

@@ -39,6 +39,11 @@ const struct px_key px_keys[] = {
      P(timeouts.upstream_response_ms), "until the response head, and between reads"},
     {PX_K_PROXY, "drain_timeout", "duration", "30s", false, px_conv_duration, P(timeouts.drain_ms),
      "graceful shutdown: time given to live connections"},
+    {PX_K_PROXY, "body_timeout", "duration", "10s", false, px_conv_duration, P(timeouts.body_ms),
+     "a request body that delivers less than body_min_rate per second over this long is cut "
+     "off (408); time the upstream makes the client wait does not count"},
+    {PX_K_PROXY, "body_min_rate", "size", "1k", false, px_conv_size, P(limits.body_min_rate),
+     "slowest request body accepted, in bytes per second (slow-body attacks)"},
     {PX_K_PROXY, "max_request_line", "size", "8k", false, px_conv_size, P(limits.max_request_line),
      "longest request line (else 414)"},
     {PX_K_PROXY, "max_head_size", "size", "16k", false, px_conv_size, P(limits.max_head),

@@ -16,7 +16,7 @@
 #define IN_CAP         (64 * 1024) /* unparsed client plaintext before we stop reading */
 #define TLS_READ_CHUNK (4 * 1024)  /* room ensured per px_tls_read: small requests, small buffer */
 #define LINGER_MS      5000        /* bound on flushing the last bytes at close */
-#define TRIM_KEEP      (16 * 1024) /* idle connections keep buffers up to this size */
+#define TRIM_KEEP      1024        /* idle connections keep buffers up to this size (memory/conn) */
 
 static void close_handles(struct px_conn *c);
 
@@ -163,7 +163,9 @@ static void on_cli_write(uv_write_t *req, int status)
         if (c->closing && !c->cli.busy) {
             close_handles(c);
         } else {
-            if (c->phase == PH_IDLE && !c->cli.busy)
+            /* waiting for a request (after the handshake or a response): hold no buffers */
+            if ((c->phase == PH_IDLE || (c->phase == PH_HEAD && c->in_off == c->in.len)) &&
+                !c->cli.busy)
                 px_conn_trim(c);
             if (!px_conn_cli_blocked(c))
                 px_conn_update_reading(c);
@@ -235,6 +237,10 @@ void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
         ms = LINGER_MS;
         break;
     case PH_BUSY:
+        if (c->req_body != PX_H1_BODY_NONE && !c->req_done) {
+            ms = to->body_ms;
+            c->body_mark = c->req_body_seen;
+        }
         break;
     }
     if (c->handles_closed)
@@ -243,6 +249,24 @@ void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
         uv_timer_start(&c->timer, on_timer, ms, 0);
     else
         uv_timer_stop(&c->timer);
+}
+
+/* Slow-body defence: while a request body is being read, each body_ms window must bring
+ * body_min_rate bytes per second. Windows in which we did not read the client (the
+ * upstream applied backpressure) do not count. */
+static void body_check(struct px_conn *c)
+{
+    if (c->req_done || c->req_body == PX_H1_BODY_NONE || c->tunnel)
+        return;
+    const struct px_config *cfg = c->gen->cfg;
+    uint64_t want = (uint64_t)cfg->limits.body_min_rate * cfg->timeouts.body_ms / 1000;
+    if (c->reading && c->req_body_seen - c->body_mark < want) {
+        px_debug("conn %s: request body too slow (%llu bytes in %u ms)", c->peer,
+                 (unsigned long long)(c->req_body_seen - c->body_mark), cfg->timeouts.body_ms);
+        px_conn_reply_error(c, 408);
+        return;
+    }
+    px_conn_set_phase(c, PH_BUSY); /* next window */
 }
 
 static void on_timer(uv_timer_t *t)
@@ -263,6 +287,7 @@ static void on_timer(uv_timer_t *t)
         close_handles(c);
         break;
     case PH_BUSY:
+        body_check(c);
         break;
     }
 }
@@ -317,8 +342,10 @@ static void tls_read_all(struct px_conn *c)
             c->in.len += (size_t)r;
             continue;
         }
-        if (r == PX_TLS_WANT)
+        if (r == PX_TLS_WANT) {
+            px_tls_release_buffers(&c->tls); /* all ciphertext consumed */
             break;
+        }
         if (r == PX_TLS_EOF)
             px_debug("conn %s: close_notify from client", c->peer);
         else

@@ -337,7 +337,6 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     c->w->stats.requests++;
     clock_gettime(CLOCK_REALTIME, &c->req_wall);
     c->req_start_ms = uv_now(&c->w->loop);
-    px_conn_set_phase(c, PH_BUSY);
     size_t ml = h->method_len < sizeof c->method - 1 ? h->method_len : sizeof c->method - 1;
     memcpy(c->method, h->method, ml);
     c->method[ml] = '\0';
@@ -350,6 +349,7 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     c->req_upgrade = h->upgrade;
     if (!h->keep_alive || c->draining || c->w->draining)
         c->close_after = true;
+    px_conn_set_phase(c, PH_BUSY); /* after req_body: it arms the body-rate check */
 }
 
 static int on_req_head(void *ud, const struct px_h1_head *h)

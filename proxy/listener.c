@@ -46,6 +46,13 @@ int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen)
         close(fd);
         return -1;
     }
+    /* Listening here, before any worker thread runs, makes the port accept (into the
+     * backlog) as soon as startup reports ready; uv_listen later only adds the watcher. */
+    if (listen(fd, LISTEN_BACKLOG) != 0) {
+        snprintf(err, errlen, "%s: listen: %s", addr->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
     return fd;
 }
 

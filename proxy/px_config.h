@@ -53,6 +53,7 @@ struct px_timeouts {
     unsigned upstream_connect_ms;  /* 5 s */
     unsigned upstream_response_ms; /* time to the response head and between reads, 60 s */
     unsigned drain_ms;             /* graceful shutdown, 30 s */
+    unsigned body_ms;              /* request body rate window, 10 s (see body_min_rate) */
 };
 
 struct px_limits {
@@ -61,6 +62,7 @@ struct px_limits {
     unsigned max_headers;      /* 100 -> 431 */
     unsigned max_connections;  /* per worker, 10000; accept pauses at the cap */
     unsigned write_watermark;  /* backpressure: 64 KiB */
+    unsigned body_min_rate;    /* request body bytes/s over each body_ms window: 1 KiB */
 };
 
 struct px_config {

@@ -70,6 +70,7 @@ struct px_conn {
     bool req_keep_alive;
     int req_method_id, req_minor;
     uint64_t req_body_seen; /* decoded body bytes consumed from the client */
+    uint64_t body_mark;     /* req_body_seen at the start of the body-rate window */
     struct px_buf req_head; /* head as sent upstream, kept for one retry */
     bool retried;
     size_t upstream_idx;

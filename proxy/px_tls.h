@@ -15,9 +15,9 @@
 #include "px_http1.h" /* struct px_buf */
 
 enum {
-    PX_TLS_WANT = 0,        /* need more ciphertext */
-    PX_TLS_EOF = -1,        /* peer sent close_notify */
-    PX_TLS_ERROR = -2,      /* fatal: handshake failure, bad record, ... */
+    PX_TLS_WANT = 0,   /* need more ciphertext */
+    PX_TLS_EOF = -1,   /* peer sent close_notify */
+    PX_TLS_ERROR = -2, /* fatal: handshake failure, bad record, ... */
 };
 
 struct px_tls {
@@ -48,6 +48,11 @@ void px_tls_shutdown(struct px_tls *t);
 size_t px_tls_pending_output(const struct px_tls *t);
 /* Moves all pending ciphertext into out (appended). Returns bytes moved. */
 size_t px_tls_take_output(struct px_tls *t, struct px_buf *out);
+
+/* Releases OpenSSL's record buffers and an oversized input BIO buffer when all received
+ * ciphertext has been consumed (call when reading would block), so an idle connection
+ * holds only its SSL state. */
+void px_tls_release_buffers(struct px_tls *t);
 
 /* Negotiated details for logs and counters. */
 const char *px_tls_version(const struct px_tls *t); /* "TLSv1.3" */

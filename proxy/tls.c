@@ -119,6 +119,53 @@ size_t px_tls_pending_output(const struct px_tls *t)
     return t->out ? BIO_ctrl_pending(t->out) : 0;
 }
 
+/* Memory BIOs keep the capacity they grew to (a handshake flight, a 16 KiB record) for
+ * the connection's life. An emptied BIO that grew past this is replaced by a fresh one,
+ * so idle connections hold no buffers. */
+#define BIO_KEEP_MAX 2048
+
+static bool bio_oversized(BIO *b)
+{
+    BUF_MEM *bm = NULL;
+    return BIO_get_mem_ptr(b, &bm) == 1 && bm && bm->max > BIO_KEEP_MAX;
+}
+
+static BIO *fresh_bio(void)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b)
+        BIO_set_mem_eof_return(b, -1);
+    return b;
+}
+
+static void shrink_output(struct px_tls *t)
+{
+    if (!bio_oversized(t->out))
+        return;
+    BIO *b = fresh_bio();
+    if (!b)
+        return;
+    SSL_set0_wbio(t->ssl, b); /* frees the old one */
+    t->out = b;
+}
+
+void px_tls_release_buffers(struct px_tls *t)
+{
+    if (!t->ssl || BIO_ctrl_pending(t->in) != 0)
+        return;
+    /* SSL_MODE_RELEASE_BUFFERS frees the record buffers only after application data was
+     * read; the ~17 KiB read buffer of the handshake would stay with every idle
+     * connection. SSL_free_buffers does nothing while a record is pending. */
+    (void)SSL_free_buffers(t->ssl);
+    if (!bio_oversized(t->in))
+        return;
+    BIO *b = fresh_bio();
+    if (!b)
+        return;
+    SSL_set0_rbio(t->ssl, b);
+    t->in = b;
+}
+
 size_t px_tls_take_output(struct px_tls *t, struct px_buf *out)
 {
     if (!t->out)
@@ -130,6 +177,7 @@ size_t px_tls_take_output(struct px_tls *t, struct px_buf *out)
     if (px_buf_append(out, p, (size_t)n) != 0)
         return 0;
     (void)BIO_reset(t->out); /* a read-write memory BIO empties on reset */
+    shrink_output(t);
     return (size_t)n;
 }
 
@@ -172,6 +220,11 @@ int px_tls_ctx_setup(SSL_CTX *ctx, void *arg)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_max_early_data(ctx, 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Resumption is by stateless tickets only (their keys live outside snapshots, so they
+     * survive reloads). A server-side session cache would hold a session per handshake in
+     * a locked, per-snapshot table shared by every worker: memory and contention for
+     * nothing. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     /* arg: the process-wide ticket key ring (NULL in `twofold check`) */
     if (arg && px_tickets_install(ctx, arg) != 0)
         return -1;

@@ -149,6 +149,40 @@ static void test_crafted(void)
 }
 
 /* Every proper prefix must fail with a message; no read past the end (ASan watches). */
+/* SNI syntax: a host name (or host:port, as some clients send); anything else is a
+ * malformed ClientHello, answered with an alert rather than the default certificate. */
+static void test_sni_syntax(void)
+{
+    static const struct {
+        const char *sni;
+        bool ok;
+    } cases[] = {
+        {"a.test", true},          {"A-b_c.Test.", true},
+        {"testssl.sh:443", true},  {"x", true},
+        {"a..test", false},        {".a.test", false},
+        {"a\x01\x02.test", false}, {"\xff\xfe.test", false},
+        {"a test", false},         {"a/b.test", false},
+    };
+    char long_label[80];
+    memset(long_label, 'a', 64);
+    strcpy(long_label + 64, ".test");
+    struct bb b;
+    struct cs_hello h;
+    char err[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        craft(&b, true, cases[i].sni);
+        int rc = cs_hello_parse(b.b, b.n, &h, err, sizeof(err));
+        if ((rc == 0) != cases[i].ok)
+            fprintf(stderr, "sni case %zu: rc %d (%s)\n", i, rc, err);
+        CHECK((rc == 0) == cases[i].ok);
+    }
+    craft(&b, true, long_label); /* a 64-byte label */
+    CHECK(cs_hello_parse(b.b, b.n, &h, err, sizeof(err)) < 0);
+    memmove(long_label + 63, long_label + 64, strlen(long_label + 64) + 1);
+    craft(&b, true, long_label); /* 63 bytes: fine */
+    CHECK_INT(cs_hello_parse(b.b, b.n, &h, err, sizeof(err)), 0);
+}
+
 static void test_truncation(void)
 {
     struct bb b;
@@ -556,6 +590,7 @@ static void test_real(void)
 int main(void)
 {
     test_crafted();
+    test_sni_syntax();
     test_truncation();
     test_corruption();
     test_errors();
