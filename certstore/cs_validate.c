@@ -81,6 +81,30 @@ static int check_chain_order(const struct cs_cert *c, const char *site, struct c
     return rc;
 }
 
+/* Signatures by a CA must be strong enough for OpenSSL's security level 1 (80 bits: no
+ * MD5, no SHA-1), else the context refuses the chain with a bare "ca md too weak".
+ * Self-signed certificates are exempt, as in OpenSSL: nobody checks their signature. */
+static int check_digests(const struct cs_cert *c, const char *site, struct cs_diag *d)
+{
+    int rc = 0, n = sk_X509_num(c->chain) + 1;
+    for (int i = 0; i < n; i++) {
+        X509 *x = chain_at(c, i);
+        int md = NID_undef, secbits = -1;
+        uint32_t flags = 0;
+        if (X509_check_issued(x, x) == X509_V_OK)
+            continue;
+        if (!X509_get_signature_info(x, &md, NULL, &secbits, &flags) || secbits < 80) {
+            cs_diag_add(d, CS_ERROR, site, c->cert_path,
+                        "certificate #%d is signed with %s, too weak (clients and OpenSSL refuse "
+                        "digests under 80 bits of security)",
+                        i + 1, md != NID_undef ? OBJ_nid2sn(md) : "an unknown digest");
+            rc = -1;
+        }
+    }
+    ERR_clear_error();
+    return rc;
+}
+
 static int check_bundle(const struct cs_cert *c, const struct cs_conf *conf, X509_STORE *store,
                         const char *site, struct cs_diag *d)
 {
@@ -150,6 +174,8 @@ int cs_cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_S
 {
     int rc = check_key(c, site, d);
     if (check_chain_order(c, site, d) != 0)
+        rc = -1;
+    if (check_digests(c, site, d) != 0)
         rc = -1;
     if (store && check_bundle(c, conf, store, site, d) != 0)
         rc = -1;

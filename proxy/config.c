@@ -81,8 +81,8 @@ static void note_line(struct px_loader *L, int line)
 static void sort_errors(struct px_loader *L)
 {
     struct px_config_errors *e = L->errs;
-    if (e->n - L->errs_base != L->n_err_lines)
-        return;
+    if (e->n - L->errs_base != L->n_err_lines || L->n_err_lines < 2)
+        return; /* (also avoids NULL + 0 on an empty list) */
     char **m = e->msgs + L->errs_base;
     int *ln = L->err_lines;
     for (size_t i = 1; i < L->n_err_lines; i++) {

@@ -360,7 +360,13 @@ static int on_req_head(void *ud, const struct px_h1_head *h)
     if (idx < 0)
         return abort_status(c, 502);
     c->upstream_idx = (size_t)idx;
-    struct px_h1_forward fwd = {.client_addr = c->peer, .proto = "https"};
+    /* HTTP/1.0 requests may lack Host; HTTP/1.1 upstream needs one: the TLS server name,
+     * else the site's first name */
+    const char *host = px_tls_sni(&c->tls);
+    const struct cs_site *site = cs_ssl_site(c->tls.ssl);
+    if (!host && site && site->n_names)
+        host = site->names[0];
+    struct px_h1_forward fwd = {.client_addr = c->peer, .proto = "https", .host = host};
     c->req_head.len = 0;
     if (px_h1_request_head_write(h, &fwd, &c->req_head) < 0 ||
         px_buf_append(&c->up.pending, c->req_head.data, c->req_head.len) < 0)

@@ -152,6 +152,10 @@ static bool dropped(const struct px_h1_head *h, const struct px_h1_header *f, bo
     /* Host is never hop-by-hop: "Connection: host" must not strip it. */
     if (request && PX_H1_IS(s, n, "host"))
         return false;
+    /* An HTTP/1.0 client's Expect means nothing (RFC 9110 10.1.1) but would turn the
+     * expectation on at the HTTP/1.1 upstream. */
+    if (request && h->http_minor == 0 && PX_H1_IS(s, n, "expect"))
+        return true;
     return named && named_by_connection(h, s, n);
 }
 

@@ -136,8 +136,10 @@ static void reload_build(uv_work_t *req)
     cs_diag_init(&s->reload_diag);
     memset(&s->reload_report, 0, sizeof s->reload_report);
     s->reload_result = NULL;
-    s->reload_rc = cs_snapshot_rebuild(&s->cfg->certs, s->snap, &s->reload_diag, &s->reload_report,
-                                       &s->reload_result);
+    /* a re-read config is built from; it becomes s->cfg only when published */
+    const struct cs_conf *conf = s->reload_cfg ? &s->reload_cfg->certs : &s->cfg->certs;
+    s->reload_rc =
+        cs_snapshot_rebuild(conf, s->snap, &s->reload_diag, &s->reload_report, &s->reload_result);
 }
 
 /* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only

@@ -61,7 +61,10 @@ int px_reload_read_config(struct px_server *s, struct px_config **out,
     if (!s->cfg->path)
         return 0; /* sidecar mode: the flags cannot change */
     struct px_config *nc = NULL;
-    if (px_config_load_file(s->cfg->path, &nc, errs) != 0) {
+    /* Certificate files are judged per site by the rebuild (a deleted or half-written
+     * renewal keeps that site's live certificates): no file checks here, or one missing
+     * file would reject every site's change. */
+    if (px_config_load_file_ex(s->cfg->path, PX_CONFIG_NO_FILE_CHECKS, &nc, errs) != 0) {
         for (size_t i = 0; i < errs->n; i++)
             px_err("config reload: %s", errs->msgs[i]);
         px_err("config reload: %s rejected (%zu error(s)); the running config keeps serving",

@@ -363,6 +363,10 @@ static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_
         }
     } else {
         rc = found == 0 ? 0 : (key_apply(&k, iv, cctx, hctx, 0) == 0 ? found : -1);
+        /* TLS 1.3 clients use a ticket once (RFC 8446 C.4): without a renewal every other
+         * connection would be a full handshake. */
+        if (rc == 1 && SSL_version(s) == TLS1_3_VERSION)
+            rc = 2;
     }
     OPENSSL_cleanse(&k, sizeof(k));
     return rc;

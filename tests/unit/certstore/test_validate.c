@@ -246,6 +246,36 @@ static void test_all_problems(void)
     cs_conf_clear(&conf);
 }
 
+/* A CA signature with SHA-1: a clear finding, not OpenSSL's bare "ca md too weak". */
+static void test_sha1_signature(void)
+{
+    struct cg_leaf l;
+    struct cg_opts o = {.key = "ec:P-256", .sans = "sha1.test"};
+    CHECK_INT(cg_leaf_new(&l, &o, &root), 0);
+    CHECK(X509_sign(l.cert, root.key, EVP_sha1()) > 0);
+    CHECK_INT(cg_write_pair(dir, "sha1", &l, NULL, 0), 0);
+    cg_leaf_free(&l);
+    struct cs_conf conf;
+    cs_conf_init(&conf);
+    struct cs_site_conf *sc = cg_site_add(&conf, "site");
+    add_pair(sc, "good");
+    add_pair(sc, "sha1");
+    struct cs_diag d;
+    cs_diag_init(&d);
+    struct cs_snapshot *s = NULL;
+    CHECK_INT(cs_snapshot_build(&conf, NULL, &d, &s), 0);
+    const struct cs_diag_item *it = find_diag(&d, CS_ERROR, "signed with SHA1, too weak");
+    CHECK(it != NULL);
+    if (it)
+        CHECK_STR(it->file, cg_path(dir, "sha1.crt"));
+    else
+        cs_diag_print(stderr, &d);
+    CHECK(s && cs_snapshot_site(s, 0)->n_certs == 1); /* only the good one */
+    cs_snapshot_release(s);
+    cs_diag_free(&d);
+    cs_conf_clear(&conf);
+}
+
 int main(void)
 {
     t0 = time(NULL);
@@ -257,6 +287,7 @@ int main(void)
     CHECK_INT(cg_write_certs(cg_path(dir, "other.pem"), &other_root.cert, 1), 0);
     write_leaf("good", "ec:P-256", "good.test", 0, 0, &root, NULL, 0);
 
+    test_sha1_signature();
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i]);
     test_all_problems();

@@ -101,14 +101,22 @@ static void test_request_heads(void)
                    "Connection: keep-alive\r\n"
                    "\r\n",
                    __LINE__);
-    /* Framing re-emitted canonically; Expect kept; HTTP/1.0 goes out as HTTP/1.1. */
+    /* Framing re-emitted canonically; HTTP/1.0 goes out as HTTP/1.1, so a 1.0 client's
+     * (meaningless) Expect is dropped rather than turned on at the upstream. */
     expect_request(
         "PUT /u HTTP/1.0\r\nHost: h\r\ncontent-length: 007\r\nExpect: 100-continue\r\n\r\n"
         "1234567",
         &fwd,
-        "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+        "PUT /u HTTP/1.1\r\nHost: h\r\n"
         "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
         "X-Forwarded-Host: h\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n",
+        __LINE__);
+    /* Expect kept from an HTTP/1.1 client. */
+    expect_request(
+        "PUT /u HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\nx", &fwd,
+        "PUT /u HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+        "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Host: h\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n",
         __LINE__);
     expect_request("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nX-A: 1\r\n\r\n"
                    "0\r\n\r\n",

@@ -162,6 +162,25 @@ static void test_resume(int version)
     SSL_SESSION *s3 = handshake(a, cc, s2, &reused);
     CHECK_INT(reused, 1);
 
+    /* A chain of resumptions: each resumed connection hands out the ticket the next one
+     * uses (TLS 1.3 clients use a ticket once, so the server must renew it). */
+    SSL_SESSION *cur = s3 ? SSL_SESSION_dup(s3) : NULL;
+    for (int i = 0; i < 3 && cur; i++) {
+        SSL_SESSION *next = handshake(i % 2 ? a : b, cc, cur, &reused);
+        CHECK_INT(reused, 1);
+        CHECK(next && SSL_SESSION_has_ticket(next));
+        const unsigned char *t1 = NULL, *t2 = NULL;
+        size_t l1 = 0, l2 = 0;
+        SSL_SESSION_get0_ticket(cur, &t1, &l1);
+        if (next)
+            SSL_SESSION_get0_ticket(next, &t2, &l2);
+        if (version == TLS1_3_VERSION) /* TLS 1.2 clients may reuse a ticket */
+            CHECK(t2 && (l1 != l2 || memcmp(t1, t2, l1) != 0)); /* a new one was issued */
+        SSL_SESSION_free(cur);
+        cur = next;
+    }
+    SSL_SESSION_free(cur);
+
     SSL_SESSION_free(s1);
     SSL_SESSION_free(s2);
     SSL_SESSION_free(s3);
