@@ -38,8 +38,23 @@ run_suite() { # name builddir ctest-args...
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run_fuzz() { # each libFuzzer target for SECONDS on its committed corpus
+  echo "=== fuzz: $1 s per target"
+  local log=build-fuzz.log line
+  bash tests/fuzz/run.sh "$1" 2>&1 | tee "$log"
+  line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+  if [ -z "$line" ]; then
+    total_fail=$((total_fail + 1))
+    return
+  fi
+  total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
+  total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
+}
+start=$(date +%s)
 run_suite release build
 run_suite asan build-asan
 run_suite tsan build-tsan -L threaded
+run_fuzz "${TWOFOLD_FUZZ_SECONDS:-60}"
+echo "=== total wall time: $(( $(date +%s) - start )) s"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
