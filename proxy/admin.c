@@ -8,6 +8,7 @@
  * the request, so a late answer never touches freed memory.
  */
 #include "px_admin.h"
+#include "px_http1.h"
 
 #include <llhttp.h>
 #include <openssl/crypto.h>
@@ -56,46 +57,6 @@ struct px_admin {
     void (*closed_cb)(void *);
     void *closed_arg;
 };
-
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 422:
-        return "Unprocessable Content";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Status";
-    }
-}
 
 /* Appends a span to a NUL-terminated heap string. 0 or -1. */
 static int append(char **s, size_t *len, const char *at, size_t n)
@@ -289,7 +250,7 @@ static int send_response(struct admin_conn *c, int status, const char *ctype, co
     int hl = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                       "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                      status, status_text(status), ctype ? ctype : "text/plain", clen,
+                      status, px_h1_status_text(status), ctype ? ctype : "text/plain", clen,
                       extra ? extra : "");
     if (hl < 0 || (size_t)hl >= sizeof(head) || !(c->wbuf = malloc((size_t)hl + len + 1))) {
         conn_close(c);
@@ -314,7 +275,7 @@ static int send_response(struct admin_conn *c, int status, const char *ctype, co
 static void send_error(struct admin_conn *c, int status, const char *extra)
 {
     char body[96];
-    int n = snprintf(body, sizeof(body), "%d %s\n", status, status_text(status));
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, px_h1_status_text(status));
     send_response(c, status, "text/plain", body, (size_t)n, extra);
 }
 
