@@ -77,6 +77,8 @@ static bool forwarded_as_is(const struct px_h1_head *h, const struct px_h1_heade
 {
     if (fuzz_h1_name_is(f, "host"))
         return true;
+    if (h->http_minor == 0 && fuzz_h1_name_is(f, "expect"))
+        return false; /* an HTTP/1.0 client's Expect is dropped, not upgraded to 1.1 */
     return !proxy_owned(f) && !fuzz_h1_named_by_connection(h, f);
 }
 
