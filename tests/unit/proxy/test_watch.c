@@ -154,16 +154,27 @@ static void test_debounce(void)
     put("burst/cert.pem", "x");
     struct px_watch *w = watch1("burst/cert.pem", 0, 0);
     fired = 0;
+    /* A burst coalesces into one callback. The machine may stall this loop longer than
+     * the debounce between two writes (a loaded CI host): such a gap legitimately ends a
+     * burst, so it is counted rather than timed against a threshold. */
+    int gaps = 0;
+    uint64_t last = uv_hrtime();
     for (int i = 0; i < 50; i++) {
         char text[32];
         snprintf(text, sizeof(text), "write %d", i);
         put("burst/cert.pem", text);
         uv_run(&loop, UV_RUN_NOWAIT); /* events are delivered between the writes */
         usleep(1000);
+        uint64_t now = uv_hrtime();
+        if ((now - last) / 1000000 >= DEBOUNCE_MS / 2)
+            gaps++;
+        last = now;
     }
     run_until(1, WAIT_MS);
     run_until(-1, 3 * DEBOUNCE_MS);
-    CHECK_INT(fired, 1);
+    CHECK(fired >= 1 && fired <= 1 + gaps);
+    if (gaps == 0)
+        CHECK_INT(fired, 1);
     close_watch(w);
 }
 
