@@ -133,28 +133,20 @@ void px_conn_reply_error(struct px_conn *c, int status)
 
 /* ---- the upstream side ---- */
 
-static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    struct px_conn *c = px_upconn_owner(h->data);
-    size_t len;
-    buf->base = px_upstreams_scratch(c->gen->upstreams, &len);
-    buf->len = len;
-}
-
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* Starts or stops reading the upstream: only while the client's queue is below the
- * watermark. */
+ * watermark. A pooled connection arrives with its watcher armed; registering our reader
+ * then costs no system call. */
 void px_conn_up_resume(struct px_conn *c)
 {
     if (!c->uc || !c->uc_ready)
         return;
-    uv_stream_t *s = px_upconn_stream(c->uc);
     bool want = !c->closing && !px_conn_cli_blocked(c);
     if (want && !c->up_reading)
-        c->up_reading = uv_read_start(s, on_up_alloc, on_up_read) == 0;
-    else if (!want && c->up_reading) {
-        uv_read_stop(s);
+        c->up_reading = px_upconn_read_start(c->uc, on_up_read) == 0;
+    else if (!want) { /* also disarms a pooled connection's watcher before our first read */
+        px_upconn_read_stop(c->uc);
         c->up_reading = false;
     }
 }
@@ -177,9 +169,7 @@ static void up_release(struct px_conn *c, bool reusable)
     if (!c->uc_ready) {
         px_upconn_cancel(c->uc);
     } else {
-        if (c->up_reading)
-            uv_read_stop(px_upconn_stream(c->uc));
-        px_upconn_release(c->uc, reusable);
+        px_upconn_release(c->uc, reusable); /* detaches our reader */
     }
     c->uc = NULL;
     c->uc_ready = c->up_reading = false;

@@ -57,9 +57,18 @@ void px_upconn_cancel(struct px_upconn *uc);
 /* Gives an acquired connection back. reusable: the last exchange ended cleanly (complete
  * response, keep-alive, nothing unread, no write in flight); it goes to its server's idle
  * pool (bounded by keepalive, closed after idle_timeout_ms or when the server closes or
- * sends anything). Otherwise it is closed. The caller must have stopped reading it and
- * must not touch uc afterwards. */
+ * sends anything). Otherwise it is closed. The caller's reader is detached (the read
+ * watcher itself stays armed for the pool); the caller must not touch uc afterwards. May
+ * be called from inside the caller's reader. */
 void px_upconn_release(struct px_upconn *uc, bool reusable);
+
+/* Reading an acquired connection. The read watcher is armed once and stays armed across
+ * pool transitions (a stop/start pair costs two epoll_ctl in libuv 1.44); only
+ * px_upconn_read_stop (backpressure) disarms it. read_start sets (or replaces) the reader
+ * that gets the bytes while uc is acquired: cb's stream is px_upconn_stream(uc), its buffer
+ * the worker's scratch buffer. Returns 0 or a libuv error. read_stop is idempotent. */
+int px_upconn_read_start(struct px_upconn *uc, uv_read_cb cb);
+void px_upconn_read_stop(struct px_upconn *uc);
 
 /* The connected stream (its data field belongs to upstream.c; use px_upconn_owner). */
 uv_stream_t *px_upconn_stream(struct px_upconn *uc);

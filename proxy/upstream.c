@@ -65,6 +65,8 @@ struct px_upconn {
     unsigned tries; /* connect attempts for this acquire */
     int open_handles;
     bool cancelled, reused;
+    bool reading;       /* uv_read_start active on tcp */
+    uv_read_cb read_cb; /* the owner's reader while acquired; NULL when paused or idle */
 };
 
 static uint64_t now_ms(const struct px_upstreams *u)
@@ -329,8 +331,7 @@ static int acquire_pooled(struct server *s, struct px_upconn **out)
 {
     struct px_upconn *uc = s->idle;
     idle_unlink(uc);
-    uv_read_stop((uv_stream_t *)&uc->tcp);
-    uv_timer_stop(&uc->timer);
+    uv_timer_stop(&uc->timer); /* the read watcher stays armed: see uc_read */
     uc->state = UC_ACQUIRED;
     uc->reused = true;
     uc->owner = NULL;
@@ -389,9 +390,9 @@ void px_upconn_cancel(struct px_upconn *uc)
     uc_close(uc);
 }
 
-/* ---- idle pool ---- */
+/* ---- reading ---- */
 
-static void idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void uc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct px_upconn *uc = h->data;
     size_t len;
@@ -399,13 +400,50 @@ static void idle_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = len;
 }
 
-/* An idle connection must stay silent: data or EOF means it is no longer usable. */
-static void idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* The one read callback of a connection, armed from the owner's first px_upconn_read_start
+ * until backpressure or close, across pool transitions: each uv_read_stop/uv_read_start
+ * pair costs libuv two epoll_ctl calls. Acquired: the bytes go to the owner's reader.
+ * Idle: a pooled connection must stay silent, so data or EOF closes it. */
+static void uc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_upconn *uc = s->data;
-    if (nread != 0)
-        uc_close(uc);
+    if (uc->state == UC_ACQUIRED && uc->read_cb) {
+        uc->read_cb(s, nread, buf);
+        return;
+    }
+    if (uc->state == UC_IDLE) {
+        if (nread != 0)
+            uc_close(uc);
+        return;
+    }
+    /* acquired without a reader cannot happen (pausing stops the watcher); closing: ignore */
+    if (uc->state == UC_ACQUIRED && nread != 0) {
+        uv_read_stop(s);
+        uc->reading = false;
+    }
 }
+
+int px_upconn_read_start(struct px_upconn *uc, uv_read_cb cb)
+{
+    uc->read_cb = cb;
+    if (uc->reading)
+        return 0;
+    int r = uv_read_start((uv_stream_t *)&uc->tcp, uc_alloc, uc_read);
+    uc->reading = r == 0;
+    if (r < 0)
+        uc->read_cb = NULL;
+    return r;
+}
+
+void px_upconn_read_stop(struct px_upconn *uc)
+{
+    uc->read_cb = NULL;
+    if (uc->reading)
+        uv_read_stop((uv_stream_t *)&uc->tcp);
+    uc->reading = false;
+}
+
+/* ---- idle pool ---- */
 
 static void idle_timeout(uv_timer_t *t)
 {
@@ -417,8 +455,9 @@ void px_upconn_release(struct px_upconn *uc, bool reusable)
     struct server *s = uc->srv;
     const struct px_upstream_conf *conf = uc->grp->conf;
     uc->owner = NULL;
+    uc->read_cb = NULL;
     if (!reusable || uc->u->shutting_down || s->n_idle >= conf->keepalive ||
-        uv_read_start((uv_stream_t *)&uc->tcp, idle_alloc, idle_read) < 0) {
+        (!uc->reading && px_upconn_read_start(uc, NULL) < 0)) {
         uc_close(uc);
         return;
     }

@@ -2,6 +2,8 @@
  * removal, forwarding fields, canonical framing), chunk framing, error responses, px_buf;
  * and re-parsing what was written gives the same message. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <llhttp.h>
@@ -361,8 +363,69 @@ static void test_buf(void)
     px_buf_free(&b);
 }
 
+/* The integer formatting of the head writers (no printf on the hot path) gives the bytes
+ * printf would: status "%03d", Content-Length "%llu", chunk size "%zx", at every digit
+ * count boundary. */
+static void test_numbers(void)
+{
+    static const unsigned long long vals[] = {1,
+                                              9,
+                                              10,
+                                              15,
+                                              16,
+                                              99,
+                                              100,
+                                              255,
+                                              256,
+                                              4095,
+                                              65536,
+                                              1000000,
+                                              4294967295ull,
+                                              4294967296ull,
+                                              1099511627776ull,
+                                              10000000000000000000ull,
+                                              UINT64_MAX};
+    char want[256];
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        struct px_buf out = {0};
+        struct px_h1_head h = {.status = 200,
+                               .http_major = 1,
+                               .http_minor = 1,
+                               .body = PX_H1_BODY_LENGTH,
+                               .content_length = vals[i],
+                               .method_id = HTTP_GET};
+        CHECK_INT(px_h1_response_head_write(&h, false, 1, &out), 0);
+        snprintf(want, sizeof want, "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n", vals[i]);
+        CHECK_STR(out.data, want);
+        out.len = 0;
+        if (vals[i] <= SIZE_MAX) {
+            CHECK_INT(px_h1_chunk_begin(&out, (size_t)vals[i]), 0);
+            snprintf(want, sizeof want, "%zx\r\n", (size_t)vals[i]);
+            CHECK_STR(out.data, want);
+        }
+        px_buf_free(&out);
+    }
+    static const int statuses[] = {0, 7, 42, 101, 204, 599, 999, 1000, 12345, -5};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        struct px_buf out = {0};
+        struct px_h1_head h = {.status = statuses[i],
+                               .reason = "R",
+                               .reason_len = 1,
+                               .http_major = 1,
+                               .http_minor = 1,
+                               .body = PX_H1_BODY_LENGTH,
+                               .content_length = 0,
+                               .method_id = HTTP_GET};
+        CHECK_INT(px_h1_response_head_write(&h, true, 1, &out), 0);
+        snprintf(want, sizeof want, "HTTP/1.1 %03d R\r\n", statuses[i]);
+        CHECK(out.data && strncmp(out.data, want, strlen(want)) == 0);
+        px_buf_free(&out);
+    }
+}
+
 int main(void)
 {
+    test_numbers();
     test_request_heads();
     test_response_heads();
     test_reparse();

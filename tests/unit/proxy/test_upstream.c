@@ -197,10 +197,17 @@ static void test_pool(struct px_upstreams *u, struct px_stats *st, struct srv *s
     px_upconn_release(o.uc, true);
     CHECK_INT(px_upstreams_idle_count(u, 0, 0), 1);
 
+    /* the pool's read watcher stays armed when handed out (no epoll_ctl per reuse) */
+    CHECK(uv_is_active((uv_handle_t *)px_upconn_stream(o.uc)));
     struct px_upconn *first = o.uc;
     CHECK_INT(acquire(u, 0, 0, &o), PX_UP_READY);
     CHECK(o.uc == first);
     CHECK(px_upconn_reused(o.uc));
+    CHECK(uv_is_active((uv_handle_t *)px_upconn_stream(o.uc)));
+    px_upconn_read_stop(o.uc); /* backpressure disarms it; read_start re-arms it */
+    CHECK(!uv_is_active((uv_handle_t *)px_upconn_stream(o.uc)));
+    CHECK_INT(px_upconn_read_start(o.uc, NULL), 0);
+    CHECK(uv_is_active((uv_handle_t *)px_upconn_stream(o.uc)));
     CHECK_INT(st->upstream_reuses, 1);
     CHECK_INT(px_upstreams_idle_count(u, 0, 0), 0);
     px_upconn_release(o.uc, false); /* not reusable: closed */
