@@ -186,6 +186,11 @@ static void test_response_heads(void)
          "HTTP/1.1 200 Fine\r\nServer: s\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n");
     RESP(HTTP_GET, in, true, 1, PX_H1_BODY_LENGTH,
          "HTTP/1.1 200 Fine\r\nServer: s\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    /* "Connection: close" names a field called "close" too (found by fuzzing). */
+    RESP(HTTP_GET,
+         "HTTP/1.1 200 OK\r\nConnection: close\r\nclose: 1\r\nX: 2\r\n"
+         "Content-Length: 0\r\n\r\n",
+         false, 1, PX_H1_BODY_LENGTH, "HTTP/1.1 200 OK\r\nX: 2\r\nContent-Length: 0\r\n\r\n");
     /* chunked and EOF bodies: chunked to HTTP/1.1 clients, unframed + close to 1.0 ones */
     const char *chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n0\r\n\r\n";
     RESP(HTTP_GET, chunked, false, 1, PX_H1_BODY_CHUNKED,
