@@ -64,6 +64,9 @@ NOT_RUN = [
      "creates a system user; the test checks the unit runs as User=twofold"),
     (r"^systemctl ", "integration_test_systemd.test_notify_protocol",
      "needs systemd as PID 1; the test speaks the unit's notify protocol to twofold"),
+    (r"^bench/run( |$)", "integration_test_bench_smoke.test_handshake_mode_is_full",
+     "installs haproxy, nginx and hitch and runs for ~20 minutes; its generator and report "
+     "logic are covered by the bench smoke test and bench/lib/test_report.py"),
 ]
 
 # Never run by this test, whatever the README says: a README command that matches one of
