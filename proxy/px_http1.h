@@ -87,11 +87,11 @@ struct px_h1_callbacks {
 
 /* Return codes of px_h1_feed / px_h1_finish. */
 enum {
-    PX_H1_OK = 0,        /* everything consumed, want more */
-    PX_H1_PAUSED = 1,    /* a message ended; *consumed stops after it */
-    PX_H1_UPGRADED = 2,  /* upgrade: bytes after *consumed are tunnel data */
-    PX_H1_ERROR = -1,    /* px_h1_error_status / px_h1_error_reason say why */
-    PX_H1_ABORTED = -2,  /* a callback asked to stop */
+    PX_H1_OK = 0,       /* everything consumed, want more */
+    PX_H1_PAUSED = 1,   /* a message ended; *consumed stops after it */
+    PX_H1_UPGRADED = 2, /* upgrade: bytes after *consumed are tunnel data */
+    PX_H1_ERROR = -1,   /* px_h1_error_status / px_h1_error_reason say why */
+    PX_H1_ABORTED = -2, /* a callback asked to stop */
 };
 
 struct px_h1_parser; /* opaque */
