@@ -122,6 +122,7 @@ int px_tls_handshake(struct px_tls *t)
     if (r == 1) {
         t->handshake_done = true;
         drop_hello(t);
+        SSL_set_msg_callback(t->ssl, NULL); /* no call per record for the data that follows */
         return 1;
     }
     int e = SSL_get_error(t->ssl, r);
