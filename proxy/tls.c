@@ -28,8 +28,9 @@ static void drop_hello(struct px_tls *t)
 }
 
 /* Keeps a copy of each ClientHello received (a second one after HelloRetryRequest
- * replaces the first) and notes fatal alerts. Runs for every handshake message and record
- * header both ways, so it does nothing else. */
+ * replaces the first) and notes fatal alerts. OpenSSL calls it for every handshake message
+ * and record header both ways until the handshake is done, so everything else returns at
+ * the first tests. */
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
