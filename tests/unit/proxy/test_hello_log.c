@@ -50,7 +50,7 @@ static void make_hello(struct hb *h, size_t n_suites, const unsigned *versions, 
     put16(h, 0x0a0a);
     for (size_t i = 1; i < n_suites; i++)
         put16(h, (unsigned)i << 1 | 1); /* odd: never a GREASE value */
-    put8(h, 1), put8(h, 0); /* compression: null */
+    put8(h, 1), put8(h, 0);             /* compression: null */
     size_t ext_at = h->n;
     put16(h, 0);
     if (sni) {
