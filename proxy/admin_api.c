@@ -4,6 +4,8 @@
  *   GET  /metrics  Prometheus text (counters collected from every worker by message)
  *   POST /reload   rebuilds the certificates and answers when done with the outcome
  *                  (200 applied, 200 partial, 500 failed; body = the reload's JSON)
+ *   GET  /debug/failed-hellos  JSON: the last failed handshakes of every worker, newest
+ *                  first, each with its ClientHello as hex (collected by message too)
  * Never on a public address unless configured: the config layer defaults to 127.0.0.1.
  */
 #include "px_admin.h"
@@ -27,8 +29,9 @@ static void route_certs(struct px_server *s, struct px_admin_req *req)
     respond_buf(req, 200, "application/json", &b);
 }
 
-/* /metrics needs every worker's counters: post a collection, answer when complete. */
-static void route_metrics(struct px_server *s, struct px_admin_req *req)
+/* /metrics and /debug/failed-hellos need every worker's data: post a collection, answer
+ * when complete (px_admin_api_collect_done). */
+static void route_collect(struct px_server *s, struct px_admin_req *req, bool hellos)
 {
     struct px_collect *c = calloc(1, sizeof *c);
     if (c)
@@ -43,6 +46,7 @@ static void route_metrics(struct px_server *s, struct px_admin_req *req)
     atomic_init(&c->pending, s->n_workers + 1);
     c->done = &s->collect_done;
     c->arg = req;
+    c->hellos = hellos;
     c->next = s->collects;
     s->collects = c;
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -56,9 +60,29 @@ static void collect_free(struct px_server *s, struct px_collect *c)
     for (unsigned i = 0; i < s->n_workers; i++) {
         cs_counters_free(&c->slots[i].hs);
         free(c->slots[i].cooling);
+        px_hello_recs_free(c->slots[i].hellos, c->slots[i].n_hellos);
     }
     free(c->slots);
     free(c);
+}
+
+/* Every worker's records in one list (px_hello_json sorts it newest first). */
+static void render_hellos(struct px_server *s, struct px_collect *c, struct px_buf *b)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < s->n_workers; i++)
+        n += c->slots[i].n_hellos;
+    struct px_hello_rec *all = calloc(n ? n : 1, sizeof *all);
+    if (!all) {
+        px_buf_printf(b, "{\"hellos\":[],\"error\":\"out of memory\"}\n");
+        return;
+    }
+    size_t k = 0;
+    for (unsigned i = 0; i < s->n_workers; i++)
+        for (size_t j = 0; j < c->slots[i].n_hellos; j++)
+            all[k++] = c->slots[i].hellos[j]; /* the byte buffers stay the slots' */
+    px_hello_json(b, all, k);
+    free(all);
 }
 
 void px_admin_api_collect_done(uv_async_t *a)
@@ -73,8 +97,13 @@ void px_admin_api_collect_done(uv_async_t *a)
         }
         *pp = c->next;
         struct px_buf b = {0};
-        px_metrics_render(s, c->slots, s->n_workers, &b);
-        respond_buf(c->arg, 200, "text/plain; version=0.0.4", &b);
+        if (c->hellos) {
+            render_hellos(s, c, &b);
+            respond_buf(c->arg, 200, "application/json", &b);
+        } else {
+            px_metrics_render(s, c->slots, s->n_workers, &b);
+            respond_buf(c->arg, 200, "text/plain; version=0.0.4", &b);
+        }
         collect_free(s, c);
     }
 }
@@ -109,14 +138,17 @@ static void handler(struct px_admin_req *req, void *arg)
     } else if (strcmp(req->path, "/certs") == 0 && get) {
         route_certs(s, req);
     } else if (strcmp(req->path, "/metrics") == 0 && get) {
-        route_metrics(s, req);
+        route_collect(s, req, false);
+    } else if (strcmp(req->path, "/debug/failed-hellos") == 0 && get) {
+        route_collect(s, req, true);
     } else if (strcmp(req->path, "/reload") == 0 && strcmp(req->method, "POST") == 0) {
         if (s->stop_signals)
             px_admin_respond(req, 503, NULL, "shutting down\n", 14);
         else
             px_reload_start(s, "admin", true, req);
     } else if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/certs") ||
-               !strcmp(req->path, "/metrics") || !strcmp(req->path, "/reload")) {
+               !strcmp(req->path, "/metrics") || !strcmp(req->path, "/reload") ||
+               !strcmp(req->path, "/debug/failed-hellos")) {
         px_admin_respond(req, 405, NULL, "method not allowed\n", 19);
     } else {
         px_admin_respond(req, 404, NULL, "not found\n", 10);

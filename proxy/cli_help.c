@@ -64,7 +64,8 @@ static const char explain_help[] =
     "                      the ClientHello or the profile's default)\n"
     "  --profile NAME      a built-in client profile; an unknown name lists them all\n"
     "  --clienthello HEX   a captured ClientHello, as hex (a TLS record or a bare\n"
-    "                      handshake message; blanks and colons are ignored)\n"
+    "                      handshake message; blanks and colons are ignored), e.g. a\n"
+    "                      \"hello\" value of the admin's GET /debug/failed-hellos\n"
     "\n"
     "Exit codes: 0 explained; 1 configuration or snapshot errors, unknown profile,\n"
     "unparsable ClientHello; 2 usage error.\n";

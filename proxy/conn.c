@@ -19,6 +19,7 @@
 #define TRIM_KEEP      1024        /* idle connections keep buffers up to this size (memory/conn) */
 
 static void close_handles(struct px_conn *c);
+static void handshake_abandoned(struct px_conn *c, const char *reason);
 
 struct px_conn_link *px_conn_link(struct px_conn *c)
 {
@@ -275,6 +276,7 @@ static void on_timer(uv_timer_t *t)
     switch (c->phase) {
     case PH_HANDSHAKE:
         px_debug("conn %s: handshake timeout", c->peer);
+        handshake_abandoned(c, "timeout_after_hello");
         px_conn_close(c, false);
         break;
     case PH_HEAD:
@@ -294,6 +296,26 @@ static void on_timer(uv_timer_t *t)
 
 /* ---- TLS ---- */
 
+/* Logs a failed handshake and keeps it for the admin view. reason NULL: the ClientHello
+ * callback's refusal (cs_ssl_fail), else what OpenSSL and the alerts say. */
+static void note_hello_failure(struct px_conn *c, const char *reason, const char *detail)
+{
+    char buf[48];
+    enum cs_fail why = cs_ssl_fail(c->tls.ssl);
+    if (!reason)
+        reason =
+            why != CS_FAIL_NONE ? cs_fail_name(why) : px_tls_fail_reason(&c->tls, buf, sizeof buf);
+    struct px_hello_fail f = {
+        .client = c->peer,
+        .sni = px_tls_sni(&c->tls),
+        .reason = reason,
+        .detail = detail,
+        .hello = c->tls.hello,
+        .hello_len = c->tls.hello_len,
+    };
+    px_worker_hello_failed(c->w, &f);
+}
+
 static void handshake_failed(struct px_conn *c)
 {
     enum cs_fail why = cs_ssl_fail(c->tls.ssl);
@@ -301,8 +323,21 @@ static void handshake_failed(struct px_conn *c)
         why = CS_FAIL_PROTOCOL;
     cs_counters_note_failure(&c->w->hs, why);
     c->w->stats.handshakes_failed++;
-    px_debug("conn %s: handshake failed (%s): %s", c->peer, cs_fail_name(why), c->tls.err);
+    /* Bytes that never made a ClientHello (a port scan, HTTP on the TLS port) are noise,
+     * not a client locked out: debug only. */
+    if (c->tls.hello)
+        note_hello_failure(c, NULL, c->tls.err);
+    else
+        px_debug("conn %s: handshake failed (%s): %s", c->peer, cs_fail_name(why), c->tls.err);
     px_conn_close(c, false); /* the alert is queued; close after it is flushed */
+}
+
+/* The client went quiet or away during the handshake: a failure worth logging only when
+ * its ClientHello arrived (e.g. it did not like the certificate it was sent). */
+static void handshake_abandoned(struct px_conn *c, const char *reason)
+{
+    if (!c->tls.handshake_done && c->tls.hello)
+        note_hello_failure(c, reason, "");
 }
 
 static int in_reserve(struct px_conn *c, size_t room)
@@ -381,6 +416,7 @@ static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (nread != UV_EOF)
             px_debug("conn %s: read: %s", c->peer, uv_strerror((int)nread));
+        handshake_abandoned(c, "client_closed_after_hello");
         px_conn_close(c, false);
         return;
     }

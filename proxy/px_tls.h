@@ -27,6 +27,16 @@ struct px_tls {
     bool handshake_done;
     bool sent_close_notify;
     char err[160]; /* last error, for logs */
+
+    /* For the failed-handshake log: the last ClientHello received, as the reassembled
+     * handshake message (type, 24-bit length, body; an SSLv2-format hello keeps its
+     * 2-byte record header), malloc'd at its size when it arrives and freed as soon as
+     * the handshake completes, so a finished handshake keeps no copy. NULL: none yet. */
+    unsigned char *hello;
+    size_t hello_len;
+    bool alert_sent, alert_recv;       /* a fatal alert went out / came in */
+    unsigned char alert_out, alert_in; /* their descriptions */
+    unsigned long err_code;            /* first OpenSSL error of the failed call, 0: none */
 };
 
 /* Creates the server SSL from ctx (a snapshot's base context). app_data is stored with
@@ -53,6 +63,13 @@ size_t px_tls_take_output(struct px_tls *t, struct px_buf *out);
  * ciphertext has been consumed (call when reading would block), so an idle connection
  * holds only its SSL state. */
 void px_tls_release_buffers(struct px_tls *t);
+
+/* Why the handshake failed, as a short token, from what OpenSSL reported and the alerts
+ * exchanged: "protocol_version", "no_shared_cipher", "inappropriate_fallback",
+ * "decode_error", "client_alert_unknown_ca", ... (the alert's RFC name where one was sent).
+ * Does not know the ClientHello callback's own refusals (cs_ssl_fail). buf holds the
+ * token when it is built. */
+const char *px_tls_fail_reason(const struct px_tls *t, char *buf, size_t len);
 
 /* Negotiated details for logs and counters. */
 const char *px_tls_version(const struct px_tls *t); /* "TLSv1.3" */

@@ -12,6 +12,7 @@
 
 #include "cs.h"
 #include "px_config.h"
+#include "px_hello_log.h"
 
 struct px_conn;
 struct px_upstreams;
@@ -77,7 +78,9 @@ struct px_worker {
     void *on_exit_arg;
 
     struct px_stats stats;
-    struct cs_counters hs; /* handshakes by site/key/curve/version, failures by reason */
+    struct cs_counters hs;      /* handshakes by site/key/curve/version, failures by reason */
+    struct px_hello_log hellos; /* failed handshakes: log lines and the last ones kept */
+    uv_timer_t hello_timer;     /* reports the lines the rate limit held back */
 };
 
 /* Messages from the main thread. */
@@ -85,7 +88,7 @@ enum px_msg_type {
     PX_MSG_SNAPSHOT, /* adopt msg->snap (the message carries one reference) */
     PX_MSG_DRAIN,    /* graceful shutdown */
     PX_MSG_ABORT,    /* close everything now */
-    PX_MSG_COLLECT,  /* copy counters into msg->collect (see struct px_collect) */
+    PX_MSG_COLLECT,  /* copy counters (or the failed hellos) into msg->collect */
     PX_MSG_CONFIG,   /* adopt msg->cfg and msg->snap together; msg->fds: listeners */
 };
 
@@ -98,6 +101,9 @@ struct px_worker_report {
     bool *cooling;       /* per upstream server, flattened in config order; malloc'd by the
                             worker, freed by the collector */
     size_t n_cooling;
+    struct px_hello_rec *hellos; /* collect->hellos: the worker's failed hellos, newest first
+                                    (px_hello_log_copy; freed by the collector) */
+    size_t n_hellos;
 };
 
 /* A collection across workers: the main thread fills it, posts it to every worker; each
@@ -109,6 +115,7 @@ struct px_collect {
     uv_async_t *done;
     struct px_collect *next; /* main thread's list of collections in flight */
     void *arg;               /* main thread's: what to do when complete */
+    bool hellos;             /* collect the failed hellos instead of the counters */
 };
 
 struct px_msg {
@@ -153,6 +160,10 @@ void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const 
 void px_listeners_close(struct px_worker *w);
 /* Resumes accepting when below max_connections (after a connection is gone). */
 void px_listeners_resume(struct px_worker *w);
+
+/* Called by conn.c for a failed handshake: logs it (rate-limited) and keeps it for
+ * GET /debug/failed-hellos. */
+void px_worker_hello_failed(struct px_worker *w, const struct px_hello_fail *f);
 
 /* Called by conn.c when a connection has been fully closed and freed; lets the worker
  * resume accepting below max_connections and finish a drain. */

@@ -3,7 +3,9 @@
 
 #include "px_tickets.h"
 
+#include <ctype.h>
 #include <openssl/err.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void record_error(struct px_tls *t, const char *what, int ssl_err)
@@ -12,9 +14,59 @@ static void record_error(struct px_tls *t, const char *what, int ssl_err)
     char reason[120] = "";
     if (e)
         ERR_error_string_n(e, reason, sizeof reason);
+    t->err_code = e;
     snprintf(t->err, sizeof t->err, "%s: ssl error %d%s%s", what, ssl_err, reason[0] ? ": " : "",
              reason);
     ERR_clear_error();
+}
+
+static void drop_hello(struct px_tls *t)
+{
+    free(t->hello);
+    t->hello = NULL;
+    t->hello_len = 0;
+}
+
+/* Keeps a copy of each ClientHello received (a second one after HelloRetryRequest
+ * replaces the first) and notes fatal alerts. OpenSSL calls it for every handshake message
+ * and record header both ways until the handshake is done, so everything else returns at
+ * the first tests. */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    struct px_tls *t = arg;
+    const unsigned char *p = buf;
+    (void)ssl;
+    if (content_type == SSL3_RT_ALERT && len >= 2 && p[0] == SSL3_AL_FATAL) {
+        if (write_p && !t->alert_sent) {
+            t->alert_sent = true;
+            t->alert_out = p[1];
+        } else if (!write_p && !t->alert_recv) {
+            t->alert_recv = true;
+            t->alert_in = p[1];
+        }
+        return;
+    }
+    if (write_p || t->handshake_done || len < 1 || p[0] != SSL3_MT_CLIENT_HELLO)
+        return;
+    /* An SSLv2-format hello comes without its record header (content type 0); the header
+     * is put back so that the bytes parse as they came over the wire. */
+    bool v2 = version == SSL2_VERSION && content_type == 0;
+    if (!v2 && (content_type != SSL3_RT_HANDSHAKE || len < 4))
+        return;
+    if (v2 && len > 0x7fff)
+        return;
+    size_t hdr = v2 ? 2 : 0;
+    drop_hello(t);
+    t->hello = malloc(len + hdr);
+    if (!t->hello)
+        return; /* best effort: the log then says the hello is missing */
+    if (v2) {
+        t->hello[0] = (unsigned char)(0x80 | len >> 8);
+        t->hello[1] = (unsigned char)(len & 0xff);
+    }
+    memcpy(t->hello + hdr, p, len);
+    t->hello_len = len + hdr;
 }
 
 int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
@@ -38,6 +90,8 @@ int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
     SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both BIOs now */
     SSL_set_accept_state(t->ssl);
     SSL_set_app_data(t->ssl, app_data);
+    SSL_set_msg_callback(t->ssl, on_msg);
+    SSL_set_msg_callback_arg(t->ssl, t);
     return 0;
 }
 
@@ -45,6 +99,7 @@ void px_tls_close(struct px_tls *t)
 {
     if (t->ssl)
         SSL_free(t->ssl); /* frees the BIOs */
+    drop_hello(t);
     t->ssl = NULL;
     t->in = t->out = NULL;
 }
@@ -67,6 +122,8 @@ int px_tls_handshake(struct px_tls *t)
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
         t->handshake_done = true;
+        drop_hello(t);
+        SSL_set_msg_callback(t->ssl, NULL); /* no call per record for the data that follows */
         return 1;
     }
     int e = SSL_get_error(t->ssl, r);
@@ -179,6 +236,42 @@ size_t px_tls_take_output(struct px_tls *t, struct px_buf *out)
     (void)BIO_reset(t->out); /* a read-write memory BIO empties on reset */
     shrink_output(t);
     return (size_t)n;
+}
+
+/* "protocol version" -> "protocol_version": OpenSSL's long alert names are the RFC's with
+ * blanks (and a few capitals). */
+static const char *snake(const char *prefix, const char *text, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s%s", prefix, text ? text : "unknown");
+    for (int i = 0; i < n && (size_t)i < len; i++)
+        buf[i] = buf[i] == ' ' || buf[i] == '-' ? '_' : (char)tolower((unsigned char)buf[i]);
+    return buf;
+}
+
+const char *px_tls_fail_reason(const struct px_tls *t, char *buf, size_t len)
+{
+    if (ERR_GET_LIB(t->err_code) == ERR_LIB_SSL) {
+        switch (ERR_GET_REASON(t->err_code)) {
+        case SSL_R_NO_SHARED_CIPHER:
+            return "no_shared_cipher";
+        case SSL_R_INAPPROPRIATE_FALLBACK:
+            return "inappropriate_fallback";
+        case SSL_R_UNSUPPORTED_PROTOCOL:
+        case SSL_R_WRONG_VERSION_NUMBER:
+        case SSL_R_VERSION_TOO_LOW:
+        case SSL_R_VERSION_TOO_HIGH:
+            return "protocol_version";
+        default:
+            break;
+        }
+    }
+    if (t->alert_recv)
+        return snake("client_alert_", SSL_alert_desc_string_long(t->alert_in), buf, len);
+    if (t->alert_sent)
+        return snake("", SSL_alert_desc_string_long(t->alert_out), buf, len);
+    if (t->err_code && ERR_reason_error_string(t->err_code))
+        return snake("", ERR_reason_error_string(t->err_code), buf, len);
+    return "protocol_error";
 }
 
 const char *px_tls_version(const struct px_tls *t)

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static void close_all(struct px_worker *w);
@@ -98,6 +99,8 @@ static void close_all(struct px_worker *w)
      * released in px_worker_free */
     px_upstreams_shutdown(w->gen->upstreams);
     uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    px_hello_log_flush(&w->hellos, UINT64_MAX); /* report what the rate limit held back */
+    uv_close((uv_handle_t *)&w->hello_timer, NULL);
     /* Posters check inbox_closed under the lock, so no uv_async_send can race the close;
      * messages already queued are dropped here, on this thread, so that a collection
      * waiting on them completes while its collector is still listening. */
@@ -120,9 +123,40 @@ void px_collect_slot_done(struct px_collect *c)
         uv_async_send(c->done);
 }
 
+static void on_hello_timer(uv_timer_t *t);
+
+/* Arms the timer for the end of the current window while lines are held back. */
+static void hello_timer_arm(struct px_worker *w, bool held)
+{
+    uint64_t now = uv_now(&w->loop), end = px_hello_log_window_end(&w->hellos);
+    if (held && !w->stopping && !uv_is_active((uv_handle_t *)&w->hello_timer))
+        uv_timer_start(&w->hello_timer, on_hello_timer, end > now ? end - now : 0, 0);
+}
+
+static void on_hello_timer(uv_timer_t *t)
+{
+    struct px_worker *w = t->data;
+    px_hello_log_flush(&w->hellos, uv_now(&w->loop));
+    hello_timer_arm(w, w->hellos.suppressed > 0); /* a later window's, if any */
+}
+
+void px_worker_hello_failed(struct px_worker *w, const struct px_hello_fail *f)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t wall_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    hello_timer_arm(w, px_hello_log_note(&w->hellos, uv_now(&w->loop), wall_us, f));
+}
+
 static void collect(struct px_worker *w, struct px_collect *c)
 {
     struct px_worker_report *r = &c->slots[w->id];
+    if (c->hellos) {
+        if (px_hello_log_copy(&w->hellos, &r->hellos, &r->n_hellos) != 0)
+            px_err("worker %u: out of memory copying the failed hellos", w->id);
+        px_collect_slot_done(c);
+        return;
+    }
     r->stats = w->stats;
     r->stats.active = w->n_conns;
     r->conns = w->n_conns;
@@ -283,6 +317,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
     w->id = id;
     w->access_log = access_log;
     cs_counters_init(&w->hs);
+    px_hello_log_init(&w->hellos, id);
     w->listen_fds = malloc((cfg->n_listeners + 1) * sizeof *w->listen_fds);
     if (!w->listen_fds)
         return -1;
@@ -297,6 +332,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
     w->inbox.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    uv_timer_init(&w->loop, &w->hello_timer);
+    w->hello_timer.data = w;
     w->snap = cs_snapshot_ref(snap);
     return 0;
 }
@@ -346,4 +383,5 @@ void px_worker_free(struct px_worker *w)
     cs_snapshot_release(w->snap);
     w->snap = NULL;
     cs_counters_free(&w->hs);
+    px_hello_log_free(&w->hellos);
 }

@@ -1,6 +1,7 @@
 /* The TLS engine driven in memory: a real OpenSSL client talks to px_tls through byte
  * copies, no sockets. Covers the handshake, data both ways, ALPN, renegotiation refused,
- * close_notify and garbage input. */
+ * close_notify, garbage input, and what a failed handshake leaves for the failed-handshake
+ * log (the ClientHello copy, the reason). */
 #include "tt.h"
 
 #include "px_tls.h"
@@ -109,6 +110,7 @@ static void test_roundtrip(SSL_CTX *sctx, int version)
     CHECK(SSL_get_app_data(t.ssl) == &c);
     CHECK_INT(handshake(&c, &t), 0);
     CHECK(t.handshake_done);
+    CHECK(t.hello == NULL && t.hello_len == 0); /* no copy outlives a good handshake */
     CHECK_INT(SSL_version(t.ssl), version);
     const unsigned char *alpn = NULL;
     unsigned alpn_len = 0;
@@ -188,6 +190,55 @@ static void test_renegotiation_refused(SSL_CTX *sctx)
     SSL_CTX_free(cctx);
 }
 
+/* A client the server refuses: the handshake fails with its ClientHello kept (the bare
+ * handshake message, as `twofold explain --clienthello` takes it) and a reason token. */
+static void expect_refusal(SSL_CTX *sctx, SSL_CTX *cctx, const char *reason)
+{
+    struct client c;
+    client_init(&c, cctx);
+    SSL_set_tlsext_host_name(c.ssl, "t.test");
+    struct px_tls t;
+    CHECK_INT(px_tls_init(&t, sctx, &c), 0);
+    CHECK_INT(handshake(&c, &t), -2);
+    CHECK(!t.handshake_done);
+    CHECK(t.hello != NULL && t.hello_len > 40);
+    if (t.hello && t.hello_len > 4) {
+        CHECK_INT(t.hello[0], 1); /* client_hello */
+        size_t body = (size_t)t.hello[1] << 16 | (size_t)t.hello[2] << 8 | t.hello[3];
+        CHECK_INT(body + 4, t.hello_len);
+    }
+    char buf[48];
+    CHECK_STR(px_tls_fail_reason(&t, buf, sizeof buf), reason);
+    px_tls_close(&t);
+    CHECK(t.hello == NULL);
+    SSL_free(c.ssl);
+}
+
+static void test_failure_capture(SSL_CTX *sctx)
+{
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_security_level(cctx, 0);
+    SSL_CTX_set_min_proto_version(cctx, TLS1_1_VERSION);
+    SSL_CTX_set_max_proto_version(cctx, TLS1_1_VERSION);
+    SSL_CTX_set_cipher_list(cctx, "DEFAULT:@SECLEVEL=0");
+    expect_refusal(sctx, cctx, "protocol_version");
+    SSL_CTX_free(cctx);
+
+    /* TLS 1.2 with only suites the server does not enable */
+    cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(cctx, "AES128-SHA:@SECLEVEL=0");
+    expect_refusal(sctx, cctx, "no_shared_cipher");
+    SSL_CTX_free(cctx);
+
+    /* TLS_FALLBACK_SCSV from a TLS 1.2 client to a TLS 1.3 server (RFC 7507) */
+    cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(cctx, SSL_MODE_SEND_FALLBACK_SCSV);
+    expect_refusal(sctx, cctx, "inappropriate_fallback");
+    SSL_CTX_free(cctx);
+}
+
 static void test_garbage(SSL_CTX *sctx)
 {
     struct px_tls t;
@@ -195,6 +246,7 @@ static void test_garbage(SSL_CTX *sctx)
     CHECK_INT(px_tls_feed(&t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27), 0);
     CHECK_INT(px_tls_handshake(&t), PX_TLS_ERROR);
     CHECK(t.err[0] != '\0');
+    CHECK(t.hello == NULL); /* no ClientHello: nothing for the failed-handshake log */
     px_tls_close(&t);
     px_tls_close(&t); /* idempotent */
 }
@@ -207,6 +259,7 @@ int main(void)
     test_h2_only_alpn(sctx);
     test_renegotiation_refused(sctx);
     test_garbage(sctx);
+    test_failure_capture(sctx);
     SSL_CTX_free(sctx);
     return tt_done();
 }
