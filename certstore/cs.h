@@ -86,6 +86,9 @@ struct cs_site_conf {
     unsigned require; /* CS_REQUIRE_* bits (hot reload issue); unmet -> CS_ERROR */
     /* the site's on_coverage_loss, else the global default (hot reload issue) */
     enum cs_loss_policy on_coverage_loss;
+    /* client profile names whose failure twofold check accepts (accept_profiles_lost) */
+    char **accept_lost;
+    size_t n_accept_lost;
     int line; /* config line of the section header, 0 if none */
     int tag;  /* opaque to certstore: the proxy stores its upstream index here */
 };
@@ -369,7 +372,9 @@ struct cs_coverage_cell {
     int bits, curve_nid;
     int version;
     char fp_hex[65];
-    char detail[192]; /* e.g. "ECDSA P-256 TLSv1.3" or the failure reason */
+    char detail[192];     /* e.g. "ECDSA P-256 TLSv1.3" or the failure reason */
+    enum cs_fail fail;    /* why the server refused; CS_FAIL_NONE when ok or OpenSSL failed it */
+    const char *declared; /* failed and declared by the site's config: the key, else NULL */
 };
 
 struct cs_coverage {
@@ -379,8 +384,16 @@ struct cs_coverage {
 
 /* Runs every site x profile handshake against the snapshot's real contexts. */
 int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out);
+/* Marks the failed cells whose loss the site's configuration declares (cell->declared)
+ * and returns how many failed cells are not declared. Declared are: a profile named in
+ * the site's accept_lost, and a profile refused for want of a usable certificate
+ * (CS_FAIL_NO_CERT) on a site that serves only the key types its require names, when
+ * that is not both: `require = ecdsa` on an ECDSA-only site declares that clients which
+ * need RSA are not served. Sites are matched to conf by name. */
+size_t cs_coverage_declare(struct cs_coverage *c, const struct cs_conf *conf);
 void cs_coverage_free(struct cs_coverage *c);
-/* Text table and JSON ({"sites":[...],"findings":[...],"ok":bool}). */
+/* Text table and JSON ({"sites":[...],"findings":[...],"ok":bool}). ok: no error-level
+ * finding and no failed handshake that is not declared. */
 void cs_coverage_print_text(FILE *f, const struct cs_coverage *c, const struct cs_diag *d);
 void cs_coverage_print_json(FILE *f, const struct cs_coverage *c, const struct cs_diag *d);
 

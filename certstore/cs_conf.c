@@ -80,6 +80,7 @@ static void site_clear(struct cs_site_conf *s)
     }
     free(s->certs);
     free_strv(s->cert_dirs, s->n_cert_dirs);
+    free_strv(s->accept_lost, s->n_accept_lost);
     memset(s, 0, sizeof(*s));
 }
 

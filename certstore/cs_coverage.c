@@ -109,6 +109,7 @@ static void fail_detail(const struct cs_snapshot *s, struct duplex *d,
     char ebuf[120] = "handshake did not complete";
     struct cs_choice ch;
 
+    cell->fail = f;
     if (e)
         ERR_error_string_n(e, ebuf, sizeof(ebuf));
     if (f == CS_FAIL_NO_CERT && d->have_hello) {
@@ -234,6 +235,58 @@ int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out)
     return 0;
 }
 
+static const struct cs_site_conf *site_conf(const struct cs_conf *conf, const struct cs_site *site)
+{
+    for (size_t i = 0; site && i < conf->n_sites; i++)
+        if (conf->sites[i].name && strcmp(conf->sites[i].name, site->name) == 0)
+            return &conf->sites[i];
+    return NULL;
+}
+
+/* "require = ecdsa" when the site serves exactly the one key type its require names
+ * (a declared single-type site), else NULL. */
+static const char *single_type_declared(const struct cs_site_conf *sc, const struct cs_site *site)
+{
+    unsigned served = 0, req = sc->require & (CS_REQUIRE_RSA | CS_REQUIRE_ECDSA);
+
+    for (size_t i = 0; i < site->n_certs; i++)
+        served |= 1u << site->certs[i]->type;
+    if (served != req)
+        return NULL;
+    return req == CS_REQUIRE_ECDSA ? "require = ecdsa"
+           : req == CS_REQUIRE_RSA ? "require = rsa"
+                                   : NULL;
+}
+
+static bool accepts(const struct cs_site_conf *sc, const char *profile)
+{
+    for (size_t i = 0; i < sc->n_accept_lost; i++)
+        if (strcmp(sc->accept_lost[i], profile) == 0)
+            return true;
+    return false;
+}
+
+size_t cs_coverage_declare(struct cs_coverage *c, const struct cs_conf *conf)
+{
+    size_t undeclared = 0;
+
+    for (size_t i = 0; i < c->n_sites * c->n_profiles; i++) {
+        struct cs_coverage_cell *cell = &c->cells[i];
+        const struct cs_site_conf *sc = site_conf(conf, cell->site);
+        const char *single = sc ? single_type_declared(sc, cell->site) : NULL;
+
+        cell->declared = NULL;
+        if (cell->ok)
+            continue;
+        if (sc && accepts(sc, cell->profile->name))
+            cell->declared = "accept_profiles_lost";
+        else if (single && cell->fail == CS_FAIL_NO_CERT)
+            cell->declared = single;
+        undeclared += !cell->declared;
+    }
+    return undeclared;
+}
+
 void cs_coverage_free(struct cs_coverage *c)
 {
     if (!c)
@@ -259,9 +312,20 @@ static size_t count_ok(const struct cs_coverage *c)
     return n;
 }
 
+static size_t count_declared(const struct cs_coverage *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_sites * c->n_profiles; i++)
+        n += !c->cells[i].ok && c->cells[i].declared;
+    return n;
+}
+
+/* Every handshake either succeeded or failed as the configuration declares, and no
+ * error-level finding. */
 static bool coverage_ok(const struct cs_coverage *c, const struct cs_diag *d)
 {
-    return count_ok(c) == c->n_sites * c->n_profiles && (!d || cs_diag_count(d, CS_ERROR) == 0);
+    return count_ok(c) + count_declared(c) == c->n_sites * c->n_profiles &&
+           (!d || cs_diag_count(d, CS_ERROR) == 0);
 }
 
 /* Prints text indented by indent, wrapped at 100 columns on spaces. */
@@ -289,19 +353,21 @@ static void print_cell(FILE *f, const struct cs_coverage_cell *cell)
     if (cell->ok) {
         struct cs_cert tmp = {.type = cell->type, .bits = cell->bits, .curve_nid = cell->curve_nid};
         const char *note = strstr(cell->detail, " (from site ");
-        fprintf(f, "  %-20s %s %s%s\n", cell->profile->name,
+        fprintf(f, "  %-20s %-12s %s%s\n", cell->profile->name,
                 cs_cert_describe(&tmp, desc, sizeof(desc)), short_version(cell->version),
                 note ? note : "");
         return;
     }
-    fprintf(f, "  %-20s FAIL(%.*s)\n", cell->profile->name, (int)strcspn(cell->detail, ":"),
-            cell->detail);
+    fprintf(f, "  %-20s FAIL(%.*s)%s%s\n", cell->profile->name, (int)strcspn(cell->detail, ":"),
+            cell->detail, cell->declared ? ", declared by " : "",
+            cell->declared ? cell->declared : "");
     wrap(f, cell->detail, 25);
 }
 
 void cs_coverage_print_text(FILE *f, const struct cs_coverage *c, const struct cs_diag *d)
 {
-    size_t ok = count_ok(c), total = c->n_sites * c->n_profiles;
+    size_t ok = count_ok(c), total = c->n_sites * c->n_profiles, declared = count_declared(c);
+    char failed[64] = "";
 
     for (size_t i = 0; i < c->n_sites; i++) {
         const struct cs_coverage_cell *row = &c->cells[i * c->n_profiles];
@@ -310,16 +376,20 @@ void cs_coverage_print_text(FILE *f, const struct cs_coverage *c, const struct c
         for (size_t n = 0; site && n < site->n_names && n < 4; n++)
             fprintf(f, "%s%s", n ? ", " : " (", site->names[n]);
         fprintf(f, "%s\n", site && site->n_names ? (site->n_names > 4 ? ", ...)" : ")") : "");
+        fprintf(f, "  %-20s %-12s %s\n", "PROFILE", "CERTIFICATE", "TLS");
         for (size_t p = 0; p < c->n_profiles; p++)
             print_cell(f, &row[p]);
     }
     if (d)
         cs_diag_print(f, d); /* "error: site S: FILE: message", one line each */
+    if (total > ok)
+        snprintf(failed, sizeof(failed), " (%zu declared by the configuration, %zu not)", declared,
+                 total - ok - declared);
     fprintf(f,
-            "coverage %s: %zu site%s x %zu profiles: %zu handshakes ok, %zu failed; %zu "
+            "coverage %s: %zu site%s x %zu profiles: %zu handshakes ok, %zu failed%s; %zu "
             "error%s, %zu warning%s\n",
             coverage_ok(c, d) ? "ok" : "incomplete", c->n_sites, c->n_sites == 1 ? "" : "s",
-            c->n_profiles, ok, total - ok, d ? cs_diag_count(d, CS_ERROR) : 0,
+            c->n_profiles, ok, total - ok, failed, d ? cs_diag_count(d, CS_ERROR) : 0,
             d && cs_diag_count(d, CS_ERROR) == 1 ? "" : "s",
             d ? cs_diag_count(d, CS_WARNING) - cs_diag_count(d, CS_ERROR) : 0,
             d && cs_diag_count(d, CS_WARNING) - cs_diag_count(d, CS_ERROR) == 1 ? "" : "s");
@@ -362,6 +432,8 @@ static void json_cell(FILE *f, const struct cs_coverage_cell *cell)
     json_str(f, cell->ok ? cell->fp_hex : NULL);
     fputs(",\"detail\":", f);
     json_str(f, cell->detail);
+    fputs(",\"declared\":", f);
+    json_str(f, cell->declared);
     fputc('}', f);
 }
 

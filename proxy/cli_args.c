@@ -120,20 +120,52 @@ static void print_json_errors(const struct px_config_errors *e)
     printf("]}\n");
 }
 
-int cli_load(const struct cli_opts *o, const char *cmd, struct px_config **out)
+/* The sidecar flags a command cannot do without, missing from a: "--upstream, --cert-dir"
+ * into buf, or "" when none is. */
+static const char *missing_flags(const struct px_sidecar_args *a, bool certs_only, char *buf,
+                                 size_t len)
+{
+    const struct {
+        const char *flag, *value;
+        bool needed;
+    } req[] = {
+        {"--listen", a->listen, !certs_only},
+        {"--upstream", a->upstream, !certs_only},
+        {"--cert-dir", a->cert_dir, true},
+    };
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
+        if (req[i].needed && !req[i].value && used < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", req[i].flag);
+    return buf;
+}
+
+int cli_load(const struct cli_opts *o, const char *cmd, bool certs_only, struct px_config **out)
 {
     struct px_config_errors errs = {0};
+    char missing[64];
     int rc;
     *out = NULL;
     if (o->config && any_sidecar(&o->sidecar))
         return usage_error(cmd, "%s", "-c FILE cannot be combined with the sidecar flags");
     if (!o->config && !any_sidecar(&o->sidecar))
         return usage_error(cmd, "%s",
-                           "give -c FILE, or --listen ADDR --upstream ADDR --cert-dir DIR");
-    if (o->config)
+                           certs_only ? "give -c FILE or --cert-dir DIR"
+                                      : "give -c FILE, or --listen ADDR --upstream ADDR "
+                                        "--cert-dir DIR");
+    if (!o->config && missing_flags(&o->sidecar, certs_only, missing, sizeof missing)[0])
+        return usage_error(cmd, "sidecar mode needs %s too", missing);
+    if (o->config) {
         rc = px_config_load_file(o->config, out, &errs);
-    else
-        rc = px_config_from_sidecar(&o->sidecar, out, &errs);
+    } else {
+        struct px_sidecar_args a = o->sidecar;
+        if (certs_only && !a.listen)
+            a.listen = "127.0.0.1:1";
+        if (certs_only && !a.upstream)
+            a.upstream = "127.0.0.1:2";
+        rc = px_config_from_sidecar(&a, out, &errs);
+    }
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     if (rc < 0)

@@ -28,6 +28,25 @@ static void print_findings(FILE *f, const struct cs_diag *d)
     }
 }
 
+/* One line per site with failed profiles its configuration does not declare (exit 3). */
+static void print_undeclared(FILE *f, const struct cs_coverage *cov)
+{
+    for (size_t i = 0; i < cov->n_sites; i++) {
+        const struct cs_coverage_cell *row = &cov->cells[i * cov->n_profiles];
+        size_t n = 0;
+        for (size_t p = 0; p < cov->n_profiles; p++) {
+            if (row[p].ok || row[p].declared)
+                continue;
+            if (n++ == 0)
+                fprintf(f,
+                        "twofold check: site %s: clients that cannot connect: ", row[p].site->name);
+            fprintf(f, "%s%s", n > 1 ? ", " : "", row[p].profile->name);
+        }
+        if (n)
+            fprintf(f, " (not declared by the site's require or accept_profiles_lost)\n");
+    }
+}
+
 int cli_check(int argc, char **argv)
 {
     struct cli_opts o;
@@ -35,15 +54,18 @@ int cli_check(int argc, char **argv)
     if (rc || o.help)
         return rc ? rc : cli_help(stdout, "check");
     struct px_config *cfg;
-    if ((rc = cli_load(&o, "check", &cfg)) != 0)
+    if ((rc = cli_load(&o, "check", false, &cfg)) != 0)
         return rc;
     struct cs_diag diag;
     cs_diag_init(&diag);
     struct cs_snapshot *snap;
     struct cs_coverage cov = {0};
     int brc = build(cfg, &diag, &snap), crc = 0;
+    size_t undeclared = 0;
     if (brc == 0)
         crc = cs_coverage_run(snap, &cov);
+    if (brc == 0 && crc == 0)
+        undeclared = cs_coverage_declare(&cov, &cfg->certs);
     if (o.json)
         cs_coverage_print_json(stdout, &cov, &diag);
     else
@@ -53,11 +75,13 @@ int cli_check(int argc, char **argv)
         fprintf(stderr, "twofold check: the certificate snapshot cannot be built\n");
     else if (crc < 0)
         fprintf(stderr, "twofold check: the coverage check could not run\n");
+    else if (!failed && undeclared)
+        print_undeclared(stderr, &cov);
     cs_coverage_free(&cov);
     cs_snapshot_release(snap);
     cs_diag_free(&diag);
     px_config_free(cfg);
-    return failed ? CLI_FAIL : CLI_OK;
+    return failed ? CLI_FAIL : undeclared ? CLI_UNCOVERED : CLI_OK;
 }
 
 /* Hex (blanks and colons ignored) into a new buffer. Returns its length or -1. */
@@ -147,7 +171,7 @@ int cli_explain(int argc, char **argv)
     if ((rc = get_hello(&o, &h)) != 0)
         return rc;
     struct px_config *cfg;
-    if ((rc = cli_load(&o, "explain", &cfg)) != 0)
+    if ((rc = cli_load(&o, "explain", true, &cfg)) != 0)
         return rc;
     struct cs_diag diag;
     cs_diag_init(&diag);

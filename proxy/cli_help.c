@@ -7,12 +7,15 @@
 #include <string.h>
 #include <uv.h>
 
+/* Where the README's install steps put conf/twofold.ini. */
+#define EXAMPLE_CONFIG "/usr/local/share/twofold/twofold.ini"
+
 static const char general[] =
     "usage: twofold -c FILE\n"
     "       twofold --listen ADDR --upstream ADDR --cert-dir DIR [--default-name NAME]\n"
     "               [--admin ADDR|off] [--workers N]\n"
     "       twofold check (-c FILE | sidecar flags) [--json]\n"
-    "       twofold explain (-c FILE | sidecar flags) [--sni NAME]\n"
+    "       twofold explain (-c FILE | --cert-dir DIR) [--sni NAME]\n"
     "               (--profile NAME | --clienthello HEX)\n"
     "       twofold reload (-c FILE | --admin ADDR) [--token TOKEN]\n"
     "       twofold help [check|explain|reload|config]\n"
@@ -21,7 +24,9 @@ static const char general[] =
     "A TLS-terminating HTTP/1.1 reverse proxy that serves each client the RSA or ECDSA\n"
     "certificate it can use.\n"
     "\n"
-    "  -c, --config FILE     run with this configuration (see conf/twofold.ini)\n"
+    "  -c, --config FILE     run with this configuration; annotated example:\n"
+    "                        " EXAMPLE_CONFIG " (conf/twofold.ini in the\n"
+    "                        source tree); every key: twofold help config\n"
     "  --listen ADDR         sidecar mode: accept TLS on ADDR (host:port or [v6]:port)\n"
     "  --upstream ADDR       sidecar mode: send requests to this server\n"
     "  --cert-dir DIR        sidecar mode: serve every certificate and key in DIR\n"
@@ -36,7 +41,8 @@ static const char general[] =
     "access log.\n"
     "\n"
     "Exit codes: 0 ok; 1 errors found (configuration, certificates) or a runtime\n"
-    "failure; 2 usage error.\n";
+    "failure; 2 usage error; 3 (check) a client profile cannot connect to a site that\n"
+    "does not declare it. twofold help COMMAND gives each command's.\n";
 
 static const char check_help[] =
     "usage: twofold check -c FILE [--json]\n"
@@ -50,15 +56,27 @@ static const char check_help[] =
     "  --json   print {\"sites\":[...],\"findings\":[...],\"ok\":bool} instead of text;\n"
     "           configuration errors add \"config_errors\":[\"FILE:LINE: message\", ...]\n"
     "\n"
-    "Exit codes: 0 no errors (warnings allowed); 1 a configuration error, an\n"
-    "error-level finding or a snapshot that cannot be built; 2 usage error.\n";
+    "Exit codes (a deploy hook can gate on them):\n"
+    "  0  no errors (warnings allowed), and every client profile connects to every site\n"
+    "     or fails as the site's configuration declares\n"
+    "  1  a configuration error, an error-level finding, or a snapshot that cannot be\n"
+    "     built\n"
+    "  2  usage error\n"
+    "  3  no errors, but a client profile cannot connect to a site whose configuration\n"
+    "     does not declare that gap. Declared are: the profiles a site lists in\n"
+    "     accept_profiles_lost = NAME..., and on a site that serves only the key types\n"
+    "     its require names (require = ecdsa on an ECDSA-only site), the profiles\n"
+    "     refused for want of a usable certificate.\n"
+    "\n"
+    "Built-in client profiles:\n";
 
 static const char explain_help[] =
-    "usage: twofold explain (-c FILE | sidecar flags) [--sni NAME]\n"
+    "usage: twofold explain (-c FILE | --cert-dir DIR) [--sni NAME]\n"
     "                       (--profile NAME | --clienthello HEX)\n"
     "\n"
     "Shows which certificate twofold would serve to one client, and why every other\n"
-    "candidate was or was not usable.\n"
+    "candidate was or was not usable. Sidecar mode needs only --cert-dir (and\n"
+    "--default-name where it matters); --listen and --upstream may be left out.\n"
     "\n"
     "  --sni NAME          the server name the client asks for (overrides the one in\n"
     "                      the ClientHello or the profile's default)\n"
@@ -85,12 +103,36 @@ static const char reload_help[] =
     "2 applied, but some sites were refused or kept their previous certificates (or a\n"
     "usage error).\n";
 
+/* "  name                 description", the description wrapped at 80 columns. */
+static void print_profile(FILE *f, const struct cs_profile *p)
+{
+    const int indent = 23, width = 80 - indent;
+    const char *t = p->desc;
+    fprintf(f, "  %-20s ", p->name);
+    for (bool first = true; *t; first = false) {
+        int len = (int)strlen(t), cut = len;
+        if (len > width) {
+            cut = width;
+            while (cut > 0 && t[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = width;
+        }
+        fprintf(f, "%*s%.*s\n", first ? 0 : indent, "", cut, t);
+        t += cut;
+        t += strspn(t, " ");
+    }
+}
+
 /* Every key of the config table, from the table itself. */
 static void config_help(FILE *f)
 {
     struct px_config_key_info k;
     const char *last = "";
-    fprintf(f, "Configuration keys (conf/twofold.ini is an annotated example):\n");
+    fprintf(f,
+            "Configuration keys (annotated example: %s, conf/twofold.ini in the\n"
+            "source tree):\n",
+            EXAMPLE_CONFIG);
     for (size_t i = 0; px_config_key_info(i, &k) == 0; i++) {
         if (strcmp(k.section, last) != 0)
             fprintf(f, "\n[%s%s]\n", k.section, strcmp(k.section, "proxy") ? " NAME" : "");
@@ -107,9 +149,11 @@ int cli_help(FILE *f, const char *cmd)
 {
     if (!cmd)
         fputs(general, f);
-    else if (strcmp(cmd, "check") == 0)
+    else if (strcmp(cmd, "check") == 0) {
         fputs(check_help, f);
-    else if (strcmp(cmd, "explain") == 0)
+        for (size_t i = 0; i < cs_n_profiles; i++)
+            print_profile(f, &cs_profiles[i]);
+    } else if (strcmp(cmd, "explain") == 0)
         fputs(explain_help, f);
     else if (strcmp(cmd, "reload") == 0)
         fputs(reload_help, f);

@@ -90,6 +90,7 @@ int px_conv_site_upstream(struct px_loader *, const struct px_key *, const struc
 int px_conv_prefer(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_loss(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_require(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
+int px_conv_accept_lost(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_server(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_balance(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 

@@ -111,6 +111,10 @@ const struct px_key px_keys[] = {
     {PX_K_SITE, "require", "rsa ecdsa|rsa|ecdsa|none", NULL, false, px_conv_require, S(require),
      "key types this site must always serve: startup and check fail without them, a reload "
      "that would drop one is refused"},
+    {PX_K_SITE, "accept_profiles_lost", "profile names", NULL, false, px_conv_accept_lost,
+     S(accept_lost),
+     "built-in client profiles this site knowingly cannot serve: twofold check does not exit 3 "
+     "for them (the reload guard is governed by on_coverage_loss)"},
     /* [upstream NAME] */
     {PX_K_UPSTREAM, "server", "address", NULL, true, px_conv_server, U(servers),
      "host:port of one server (at least one)"},

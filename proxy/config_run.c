@@ -245,6 +245,7 @@ static void certs_free(struct cs_conf *cc)
         }
         free(s->certs);
         free_strv(s->cert_dirs, s->n_cert_dirs);
+        free_strv(s->accept_lost, s->n_accept_lost);
     }
     free(cc->sites);
     free(cc->default_site);

@@ -193,6 +193,31 @@ int px_conv_require(struct px_loader *L, const struct px_key *k, const struct px
     return 0;
 }
 
+/* "NAME...": built-in client profiles whose failure `twofold check` accepts for the site. */
+int px_conv_accept_lost(struct px_loader *L, const struct px_key *k, const struct px_raw *r,
+                        void *obj)
+{
+    struct cs_site_conf *site = obj;
+    char *copy = px_strdup(r->value), *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+        bool dup = false;
+        for (size_t i = 0; i < site->n_accept_lost; i++)
+            dup = dup || strcmp(site->accept_lost[i], t) == 0;
+        if (!cs_profile_find(t)) {
+            px_kerr(L, r, "\"%s\" is not a client profile (twofold help check lists them)", t);
+            rc = -1;
+        } else if (dup) {
+            px_kerr(L, r, "\"%s\" is listed twice", t);
+            rc = -1;
+        } else {
+            strv_push(&site->accept_lost, &site->n_accept_lost, px_strdup(t));
+        }
+    }
+    free(copy);
+    return rc;
+}
+
 int px_conv_server(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
 {
     struct px_upstream_conf *u = obj;

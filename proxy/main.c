@@ -1,6 +1,6 @@
 /* twofold: the command line. `twofold -c FILE` and sidecar mode run the server; check
  * and explain build the certificate snapshot as the server would and report on it.
- * Exit codes: 0 ok, 1 errors found or runtime failure, 2 usage. */
+ * Exit codes: see cli.h. */
 #include "cli.h"
 #include "px_log.h"
 #include "px_server.h"
@@ -17,7 +17,7 @@ static int run(int argc, char **argv)
     if (o.help)
         return cli_help(stdout, NULL);
     struct px_config *cfg;
-    rc = cli_load(&o, NULL, &cfg);
+    rc = cli_load(&o, NULL, false, &cfg);
     if (rc)
         return rc;
     px_log_set_level((enum px_log_level)cfg->log_level);

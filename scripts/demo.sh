@@ -25,7 +25,7 @@ cat <<TXT
 twofold demo: https://demo.test:8443 -> upstream 127.0.0.1:8080 (admin on 127.0.0.1:9901)
 Try, in another terminal:
   curl --cacert demo/certs/ca.crt --resolve demo.test:8443:127.0.0.1 https://demo.test:8443/echo-headers
-  curl --cacert demo/certs/ca.crt --resolve demo.test:8443:127.0.0.1 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -v https://demo.test:8443/ 2>&1 | grep 'SSL connection'
+  curl --cacert demo/certs/ca.crt --resolve demo.test:8443:127.0.0.1 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -v https://demo.test:8443/echo-headers 2>&1 | grep 'SSL connection'
 Stop with Ctrl-C.
 
 TXT

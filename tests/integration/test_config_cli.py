@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """The command line: config errors (every one, as file:line: message, exit 1), --version,
---help, usage errors (exit 2), sidecar mode serving a certificate directory."""
+--help, usage errors (exit 2), sidecar mode serving a certificate directory, `twofold
+check`'s exit 3 for client profiles a site loses without declaring it (require,
+accept_profiles_lost), `twofold explain` from --cert-dir alone, and the exit codes and
+example config path the README and the help texts promise."""
 
+import json
 import os
 import re
 import sys
@@ -123,6 +127,55 @@ class CommandLine(h.TestCase):
             self.assertEqual(r.returncode, 2, "%s: %s" % (argv, output(r)))
             self.assertTrue(output(r).strip(), "%s: no message" % argv)
 
+    def test_missing_sidecar_flags_exit_2(self):
+        """A sidecar command line without a flag it needs is a usage error (README: exit
+        2), and the message names what is missing; it is not a configuration error."""
+        d = self.tmp
+        cases = [
+            (["--listen", "127.0.0.1:1"], ["--upstream", "--cert-dir"]),
+            (["--listen", "127.0.0.1:1", "--cert-dir", d], ["--upstream"]),
+            (["check", "--upstream", "127.0.0.1:1", "--cert-dir", d], ["--listen"]),
+            (["explain", "--listen", "127.0.0.1:1", "--profile", "modern-tls13"],
+             ["--cert-dir"]),
+        ]
+        for argv, missing in cases:
+            r = h.run_twofold(argv)
+            out = output(r)
+            self.assertEqual(r.returncode, 2, "%s: %s" % (argv, out))
+            for flag in missing:
+                self.assertIn(flag, out, "%s: message does not name %s" % (argv, flag))
+            self.assertNotIn("configuration error", out, argv)
+
+    def test_help_points_at_example_config(self):
+        """--help names the installed annotated example and `twofold help config`; the
+        README's install steps put conf/twofold.ini exactly there."""
+        out = h.run_twofold(["--help"]).stdout.decode()
+        self.assertIn("twofold help config", out)
+        m = re.search(r"annotated example:\s+(/\S+\.ini)", out)
+        self.assertIsNotNone(m, "--help names no installed example config:\n" + out)
+        path = m.group(1)
+        self.assertIn(path, h.run_twofold(["help", "config"]).stdout.decode())
+        with open(os.path.join(h.SRC, "README.md")) as f:
+            installs = [ln.strip() for ln in f if re.match(r"^\s+install .*conf/twofold\.ini ",
+                                                           ln)]
+        self.assertTrue(any(ln.split()[-1] == path for ln in installs),
+                        "README does not install conf/twofold.ini to %s: %s" % (path, installs))
+
+    def test_exit_codes_documented(self):
+        """0/1/2/3 in `twofold help check` and in the README's Exit codes table."""
+        out = h.run_twofold(["help", "check"]).stdout.decode()
+        for code in "0123":
+            self.assertRegex(out, r"(?m)^\s+%s\s+\S" % code, "help check lacks exit %s" % code)
+        self.assertIn("accept_profiles_lost", out)
+        self.assertIn("tls12-rsa-only", out)  # the profiles a site may name
+        with open(os.path.join(h.SRC, "README.md")) as f:
+            readme = f.read()
+        table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+        self.assertRegex(table, r"\| Command \| 0 \| 1 \| 2 \| 3 \|")
+        row = [ln for ln in table.splitlines() if ln.startswith("| `twofold check`")]
+        self.assertTrue(row, table)
+        self.assertRegex(row[0].split("|")[5], r"profile", row[0])
+
 
 class Sidecar(h.TestCase):
     def setUp(self):
@@ -156,11 +209,140 @@ class Sidecar(h.TestCase):
         self.assertIn("RSA-2048", output(r))
         self.assertIn("ECDSA P-256", output(r))
 
+    def test_explain_from_cert_dir_alone(self):
+        r = h.run_twofold(["explain", "--cert-dir", self.certs.dir, "--sni", "side.test",
+                           "--profile", "tls12-rsa-only"], timeout=60)
+        self.assertEqual(r.returncode, 0, output(r))
+        self.assertRegex(output(r), r"(?m)^result: RSA-2048")
+        r = h.run_twofold(["explain", "--cert-dir", self.certs.dir, "--profile",
+                           "tls13-ecdsa-only"], timeout=60)
+        self.assertEqual(r.returncode, 0, output(r))
+        self.assertRegex(output(r), r"(?m)^result: ECDSA P-256")
+
     def test_sidecar_bad_listen(self):
         r = h.run_twofold(["--listen", "not-an-address", "--upstream", "127.0.0.1:1",
                    "--cert-dir", self.certs.dir], timeout=30)
         self.assertEqual(r.returncode, 1, output(r))
         self.assertTrue(re.search(r"--listen", output(r)), output(r))
+
+
+class CheckCoverage(h.TestCase):
+    """`twofold check` exits 3 when a built-in client profile cannot connect to a site and
+    the site's configuration does not declare that gap; a deploy hook can gate on it."""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.certs = h.Certs(os.path.join(cls.class_tmp(), "certs"))
+        cls.both = cls.certs.gen(["both.test"])
+        cls.ec = cls.certs.gen(["ec.test"], KEYS="ecdsa")["ecdsa"]
+
+    def check(self, *sites, json_out=False):
+        path = os.path.join(self.tmp, "check-%d.ini" % len(os.listdir(self.tmp)))
+        with open(path, "w") as f:
+            f.write(h.config(h.free_port(), list(sites), {"up": ["127.0.0.1:1"]}))
+        r = h.run_twofold(["check", "-c", path] + (["--json"] if json_out else []),
+                          timeout=60)
+        return r, path
+
+    def ec_site(self, *extra):
+        return h.site("ec", ["ec.test"], [self.ec], "up", list(extra))
+
+    def both_site(self, *extra):
+        return h.site("both", ["both.test"], [self.both["rsa"], self.both["ecdsa"]], "up",
+                      list(extra))
+
+    def lost_profiles(self):
+        """The profiles an ECDSA P-256-only site loses, from check's own JSON."""
+        r, _ = self.check(self.both_site(), self.ec_site(), json_out=True)
+        self.assertEqual(r.returncode, 3, output(r))
+        doc = json.loads(r.stdout.decode())
+        self.assertIs(doc["ok"], False)
+        rows = {s["site"]: s["profiles"] for s in doc["sites"]}
+        self.assertTrue(all(p["ok"] for p in rows["both"]), rows["both"])
+        lost = [p["profile"] for p in rows["ec"] if not p["ok"]]
+        self.assertIn("tls12-rsa-only", lost)
+        self.assertTrue(all(p["declared"] is None for p in rows["ec"]))
+        return lost
+
+    def test_full_coverage_exits_0_with_headings(self):
+        r, _ = self.check(self.both_site(), self.ec_site("require = ecdsa"))
+        self.assertEqual(r.returncode, 0, output(r))
+        out = r.stdout.decode()
+        self.assertRegex(out, r"(?m)^coverage ok: ")
+        # every site's table starts with its column headings
+        self.assertEqual(len(re.findall(r"(?m)^site .*\n  PROFILE +CERTIFICATE +TLS$", out)), 2,
+                         out)
+        self.assertRegex(out, r"(?m)^  modern-tls13 +ECDSA P-256 +1\.3$")
+
+    def test_undeclared_loss_exits_3(self):
+        lost = self.lost_profiles()
+        r, _ = self.check(self.both_site(), self.ec_site())
+        out = output(r)
+        self.assertEqual(r.returncode, 3, out)
+        self.assertRegex(out, r"(?m)^coverage incomplete: ")
+        line = [ln for ln in r.stderr.decode().splitlines() if "site ec:" in ln]
+        self.assertTrue(line, out)
+        for p in lost:
+            self.assertIn(p, line[0])
+        self.assertNotIn("site both", r.stderr.decode())
+
+    def test_require_ecdsa_declares_ecdsa_only_site(self):
+        r, _ = self.check(self.both_site(), self.ec_site("require = ecdsa"))
+        out = output(r)
+        self.assertEqual(r.returncode, 0, out)
+        self.assertRegex(out, r"(?m)^coverage ok: .* failed \(\d+ declared by the "
+                              r"configuration, 0 not\)")
+        self.assertRegex(out, r"tls12-rsa-only +FAIL\(no_usable_cert\), declared by "
+                              r"require = ecdsa")
+        r, _ = self.check(self.ec_site("require = ecdsa"), json_out=True)
+        self.assertEqual(r.returncode, 0, output(r))
+        self.assertIs(json.loads(r.stdout.decode())["ok"], True)
+
+    def test_require_on_a_two_type_site_declares_nothing(self):
+        """require = ecdsa on a site that also serves RSA is no ECDSA-only declaration;
+        require = rsa ecdsa on an ECDSA-only site is an error (exit 1), not a gap."""
+        r, _ = self.check(self.both_site("require = ecdsa"))
+        self.assertEqual(r.returncode, 0, output(r))
+        r, _ = self.check(self.ec_site("require = rsa ecdsa"))
+        self.assertEqual(r.returncode, 1, output(r))
+        self.assertIn("require = rsa ecdsa but no usable RSA", output(r))
+
+    def test_accept_profiles_lost(self):
+        lost = self.lost_profiles()
+        r, _ = self.check(self.ec_site("accept_profiles_lost = %s" % " ".join(lost)))
+        out = output(r)
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("declared by accept_profiles_lost", out)
+        # one left out: exit 3, naming just that one
+        r, _ = self.check(self.ec_site("accept_profiles_lost = %s" % " ".join(lost[:-1])))
+        out = output(r)
+        self.assertEqual(r.returncode, 3, out)
+        line = [ln for ln in r.stderr.decode().splitlines() if "site ec:" in ln]
+        self.assertTrue(line, out)
+        self.assertIn(lost[-1], line[0])
+        for p in lost[:-1]:
+            self.assertNotIn(p, line[0])
+
+    def test_accept_profiles_lost_unknown_name(self):
+        site = self.ec_site("accept_profiles_lost = tls12-rsa-only no-such-client")
+        r, path = self.check(site)
+        out = output(r)
+        self.assertEqual(r.returncode, 1, out)
+        with open(path) as f:
+            line = [i for i, ln in enumerate(f, 1) if ln.startswith("accept_profiles_lost")][0]
+        self.assertRegex(out, r"%s:%d: .*\"no-such-client\" is not a client profile"
+                         % (re.escape(path), line))
+        # the server refuses the same file
+        r = h.run_twofold(["-c", path], timeout=30)
+        self.assertEqual(r.returncode, 1, output(r))
+        self.assertIn("no-such-client", output(r))
+
+    def test_errors_win_over_gaps(self):
+        """An error-level finding exits 1 even when profiles are lost too."""
+        expired = self.certs.gen(["old.test"], STEM="old", KEYS="ecdsa",
+                                 START="20200101000000Z", END="20200201000000Z")["ecdsa"]
+        r, _ = self.check(self.ec_site(), h.site("old", ["old.test"], [expired], "up"))
+        self.assertEqual(r.returncode, 1, output(r))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,16 @@
 - Inventory.test_ini_blocks: every ```ini block, with its paths under a temp root and
   certificates generated for them, passes `twofold check -c FILE`.
 - Inventory.test_help: `twofold --help` and `twofold help TOPIC` exit 0.
+- Inventory.test_repo_paths: every repository path the README names (conf/..., tests/...,
+  bench/..., and documents such as "DESIGN notes") exists in the tree.
 - Inventory.test_parser: the extraction rules on a small synthetic document.
 """
 
 import base64
+import glob
 import grp
 import os
+import pwd
 import re
 import shlex
 import shutil
@@ -60,8 +64,9 @@ NOT_RUN = [
      "needs a public ACME server; the test issues both lineages from pebble on loopback"),
     (r"^kubectl ", "integration_test_kubernetes.test_edge_secret_swap",
      "needs a cluster; the test runs edge.yaml's config on the kubelet's volume layout"),
-    (r"^useradd ", "integration_test_systemd.test_unit_file",
-     "creates a system user; the test checks the unit runs as User=twofold"),
+    (r"^useradd ", "integration_test_systemd.test_readme_install_as_service_user",
+     "creates a system user; the test runs the section's steps for an existing "
+     "unprivileged user and starts the unit's command line as that user"),
     (r"^systemctl ", "integration_test_systemd.test_notify_protocol",
      "needs systemd as PID 1; the test speaks the unit's notify protocol to twofold"),
     (r"^bench/run( |$)", "integration_test_bench_smoke.test_handshake_mode_is_full",
@@ -106,10 +111,30 @@ NON_COMMAND_BLOCKS = [
 ]
 
 # Changes to a command beyond the general substitutions: (regex, replacement, why).
+def my_group():
+    return grp.getgrgid(os.getgid()).gr_name
+
+
+def my_user():
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
 REWRITES = [
-    (r"^chgrp -R twofold ", lambda: "chgrp -R %s " % grp.getgrgid(os.getgid()).gr_name,
+    (r"^chgrp -R twofold ", lambda m: "chgrp -R %s " % my_group(),
      "the twofold group comes from the systemd section's useradd, which cannot run here"),
+    (r"(?<=\s)-o root -g twofold(?=\s)", lambda m: "-o %s -g %s" % (my_user(), my_group()),
+     "the same (and root may be this test's user or not)"),
+    (r"(?<=\s)root:twofold(?=\s)", lambda m: "%s:%s" % (my_user(), my_group()), "the same"),
+    (r"^runuser -u twofold ", lambda m: "runuser -u %s " % my_user(),
+     "the same (test_systemd runs these steps for a real unprivileged user)"),
 ]
+
+
+def group_only_ok(test, cmd):
+    """The file is readable by its owner and group, and by nobody else."""
+    path = shlex.split(cmd)[-1]
+    mode = os.stat(path).st_mode & 0o777
+    test.assertEqual(mode, 0o640, "%s: mode %o" % (path, mode))
 
 
 def ticket_file_ok(test, cmd):
@@ -127,7 +152,8 @@ def ticket_file_ok(test, cmd):
 EXPECT = [
     (r"^twofold --version$", 0, [r"^twofold \d+\.\d+"], None),
     (r"^twofold check --listen ", 0, [r"(?m)^coverage ok: "], None),
-    (r"^twofold check -c ", 0, [r"(?m)^coverage ok: "], None),
+    (r"^runuser -u twofold -- /usr/local/bin/twofold check -c ", 0, [r"(?m)^coverage ok: "],
+     None),
     (r"^curl --cacert \S+ --resolve \S+ https://\S+/echo-headers$", 0,
      [r'"path": "/echo-headers"'], None),
     # "a TLS 1.2 client that only knows RSA gets the RSA certificate"
@@ -142,6 +168,7 @@ EXPECT = [
     (r"^curl -s -H 'Authorization: Bearer change-me' http://127\.0\.0\.1:9901/metrics$", 0,
      [r"(?m)^twofold_snapshot_generation \d+$"], None),
     (r"^openssl rand 80 \| base64 -w0 > ", 0, [], ticket_file_ok),
+    (r"^chown root:twofold /etc/twofold/ticket\.keys ", 0, [], group_only_ok),
     # the mix's tls12-rsa-only clients get the RSA certificate
     (r"^build/bench/twofold-bench ", 0, [r'"key_types":\{[^}]*"RSA-2048":[1-9]'], None),
     (r"^build/bench/handshake-bound ", 0, [r'"results":\['], None),
@@ -150,6 +177,7 @@ EXPECT = [
 # What a section assumes exists (regex on the section title -> ReadmeSections method).
 PRELUDES = [
     (r"^Sidecar in one line$", "prelude_sidecar"),
+    (r"^systemd$", "prelude_systemd"),
     (r"^Certificates from certbot$", "prelude_certbot"),
     (r"^Admin API$", "prelude_quickstart_instance"),
     (r"^Benchmarks$", "prelude_quickstart_instance"),
@@ -262,6 +290,26 @@ class Inventory(h.TestCase):
                  sum(1 for b in blocks if b.kind == "ini"),
                  sum(1 for b in blocks if b.kind == "shell" and non_command(b))))
 
+    def test_repo_paths(self):
+        """Every repository path the README names exists (build/ outputs aside: the build
+        makes them), and so does every document it names ("the DESIGN notes")."""
+        with open(README) as f:
+            text = f.read()
+        missing = []
+        tops = "|".join(re.escape(d) for d in ("certstore", "proxy", "tests", "conf",
+                                                "scripts", "bench", ".ci"))
+        paths = set(re.findall(r"(?<![\w/.~$-])((?:%s)/[\w./*-]*)" % tops, text))
+        self.assertIn("conf/twofold.ini", paths)  # the pattern finds what it should
+        for p in sorted(paths):
+            p = p.rstrip(".,:")
+            if not glob.glob(os.path.join(h.SRC, p)):
+                missing.append(p)
+        for name in set(re.findall(r"\b([A-Z][A-Z_]{3,})(?:\.md)?\s+(?:notes|document)", text) +
+                        re.findall(r"(?<![\w/.-])([\w-]+)\.md\b", text)):
+            if not glob.glob(os.path.join(h.SRC, "**", name + ".md"), recursive=True):
+                missing.append(name + ".md")
+        self.assertFalse(missing, "README.md names what the tree does not have: %s" % missing)
+
     def test_help(self):
         for args in [["--help"]] + [["help", t] for t in HELP_TOPICS]:
             r = h.run_twofold(args)
@@ -365,7 +413,7 @@ class ReadmeSections(h.TestCase):
             return
         text = cmd.text
         for pattern, repl, _ in REWRITES:
-            text = re.sub(pattern, lambda m: repl(), text)
+            text = re.sub(pattern, repl, text)
         text = self.sub.command(text)
         why = unsafe(text)
         self.assertIsNone(why, "README.md:%d: `%s` not run: %s; add it to NOT_RUN with the test "
@@ -448,6 +496,22 @@ class ReadmeSections(h.TestCase):
         self.assertTrue(servers, "the sidecar section runs no twofold")
         res = h.curl(self.sub.port(8443), "example.com", "/echo-headers", self.certs.ca)
         self.assertEqual((res.rc, res.status), (0, 200), res.err)
+
+    def prelude_systemd(self, section):
+        """What the section installs from the working directory: a configuration
+        (`twofold.ini`) and the api-*.pem/.key pairs it names under /etc/twofold/certs."""
+        gen = cert_generator(os.path.join(self.tmp, "gen"))
+        certs = self.sub.path("/etc/twofold/certs")
+        for kind in ("rsa", "ecdsa"):
+            crt, key = gen("api", ["api.example.com"], kind)
+            ru.copy_pair((crt, key), (os.path.join(self.work, "api-%s.pem" % kind),
+                                      os.path.join(self.work, "api-%s.key" % kind)))
+        conf = h.config(h.free_port(), [h.site("api", ["api.example.com"], [
+            (os.path.join(certs, "api-%s.pem" % k), os.path.join(certs, "api-%s.key" % k))
+            for k in ("rsa", "ecdsa")], "api")], {"api": ["127.0.0.1:1"]},
+            {"ticket_key_file": self.sub.path("/etc/twofold/ticket.keys")})
+        with open(os.path.join(self.work, "twofold.ini"), "w") as f:
+            f.write(conf)
 
     def prelude_certbot(self, section):
         """certbot's layout of the two lineages the section issues."""

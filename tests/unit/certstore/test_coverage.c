@@ -181,10 +181,12 @@ static void check_reports(const struct cs_coverage *c, struct cs_diag *d)
     cs_diag_add(d, CS_WARNING, "www", "/tmp/a \"quoted\"\tfile", "line one\nline two \\ end");
     text = capture_text(c, d, false);
     CHECK_CONTAINS(text, "site www (www.example.test)");
-    CHECK_CONTAINS(text, "modern-tls13         ECDSA P-256 1.3");
-    CHECK_CONTAINS(text, "tls12-rsa-only       RSA-2048 1.2");
-    CHECK_CONTAINS(text, "FAIL(no_usable_cert)");
-    CHECK_CONTAINS(text, "no-sni               ECDSA P-256 1.3 (from site www)");
+    CHECK_CONTAINS(text, "site www (www.example.test)\n"
+                         "  PROFILE              CERTIFICATE  TLS\n"
+                         "  modern-tls13         ECDSA P-256  1.3\n");
+    CHECK_CONTAINS(text, "tls12-rsa-only       RSA-2048     1.2");
+    CHECK_CONTAINS(text, "FAIL(no_usable_cert)\n");
+    CHECK_CONTAINS(text, "no-sni               ECDSA P-256  1.3 (from site www)");
     CHECK_CONTAINS(text, "warning: site www:");
     CHECK_CONTAINS(text, "coverage incomplete: 3 sites x");
     fputs(text, stdout);
@@ -209,6 +211,71 @@ static void check_reports(const struct cs_coverage *c, struct cs_diag *d)
     }
     free(text);
     free(json);
+}
+
+/* Accepts every failed profile of site index i (not yet accepted) in sc. */
+static void accept_failures(const struct cs_coverage *c, size_t i, struct cs_site_conf *sc)
+{
+    for (size_t p = 0; p < c->n_profiles; p++) {
+        const struct cs_coverage_cell *x = &c->cells[i * c->n_profiles + p];
+        if (x->ok)
+            continue;
+        sc->accept_lost = realloc(sc->accept_lost, (sc->n_accept_lost + 1) * sizeof(char *));
+        sc->accept_lost[sc->n_accept_lost++] = strdup(x->profile->name);
+    }
+}
+
+/* Which failures a site's configuration declares (twofold check's exit 3 depends on it):
+ * require naming exactly the one key type a site serves, and accept_lost. */
+static void check_declare(struct cs_coverage *c)
+{
+    struct cs_conf conf;
+    size_t failed = 0, legacy_failed = 0;
+    char *text, *json;
+
+    cs_conf_init(&conf);
+    cg_site_add(&conf, "www");
+    cg_site_add(&conf, "legacy");
+    cg_site_add(&conf, "multi");
+    for (size_t i = 0; i < c->n_sites * c->n_profiles; i++) {
+        failed += !c->cells[i].ok;
+        legacy_failed += !c->cells[i].ok && strcmp(c->cells[i].site->name, "legacy") == 0;
+    }
+    CHECK(legacy_failed >= 2);
+    CHECK_INT(cs_coverage_declare(c, &conf), failed);
+    /* legacy serves RSA only: require = rsa ecdsa is unmet, not a declaration */
+    conf.sites[1].require = CS_REQUIRE_RSA | CS_REQUIRE_ECDSA;
+    CHECK_INT(cs_coverage_declare(c, &conf), failed);
+    /* www serves both types: require = ecdsa does not make it ECDSA-only */
+    conf.sites[0].require = CS_REQUIRE_ECDSA;
+    conf.sites[1].require = CS_REQUIRE_RSA;
+    CHECK_INT(cs_coverage_declare(c, &conf), failed - legacy_failed);
+    CHECK_STR(cell(c, 1, "tls13-ecdsa-only")->declared, "require = rsa");
+    CHECK(cell(c, 1, "modern-tls13")->declared == NULL); /* ok cells are never declared */
+    text = capture_text(c, NULL, false);
+    CHECK_CONTAINS(text, "tls12-ecdsa-only     FAIL(no_usable_cert), declared by require = rsa\n");
+    free(text);
+
+    accept_failures(c, 0, &conf.sites[0]);
+    accept_failures(c, 2, &conf.sites[2]);
+    CHECK_INT(cs_coverage_declare(c, &conf), 0);
+    text = capture_text(c, NULL, false);
+    json = capture_text(c, NULL, true);
+    if (failed > legacy_failed)
+        CHECK_CONTAINS(text, ", declared by accept_profiles_lost\n");
+    CHECK_CONTAINS(text, "coverage ok: 3 sites x");
+    CHECK_CONTAINS(text, " failed (");
+    CHECK_CONTAINS(text, " declared by the configuration, 0 not); 0 errors");
+    CHECK_CONTAINS(json, "{\"ok\":true,");
+    CHECK_CONTAINS(json, "\"declared\":\"require = rsa\"");
+    CHECK_CONTAINS(json, "\"declared\":null");
+    free(text);
+    free(json);
+
+    cs_conf_clear(&conf);
+    cs_conf_init(&conf); /* no site of that name: nothing declared, marks cleared */
+    CHECK_INT(cs_coverage_declare(c, &conf), failed);
+    CHECK(cell(c, 1, "tls13-ecdsa-only")->declared == NULL);
 }
 
 static void check_explain(const struct cs_snapshot *s)
@@ -474,6 +541,7 @@ int main(void)
         check_expected(&c);
         check_agrees_with_select(s, &c);
         check_reports(&c, &d);
+        check_declare(&c);
         cs_coverage_free(&c);
         CHECK(c.cells == NULL);
         cs_coverage_free(NULL);
