@@ -350,7 +350,7 @@ int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forw
 
 bool px_h1_local_answer(const struct px_h1_head *h)
 {
-    return h->has_max_forwards && h->max_forwards == 0 &&
+    return h->has_max_forwards && h->max_forwards == 0 && !h->upgrade &&
            (h->method_id == HTTP_OPTIONS || h->method_id == HTTP_TRACE);
 }
 

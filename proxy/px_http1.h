@@ -163,7 +163,7 @@ int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forw
                              struct px_buf *out);
 
 /* True when the proxy is the final recipient of h: OPTIONS or TRACE with Max-Forwards 0
- * (RFC 9110 7.6.2). */
+ * (RFC 9110 7.6.2), unless it asks for an upgrade (then it is forwarded, with 0). */
 bool px_h1_local_answer(const struct px_h1_head *h);
 
 /* The proxy's own complete answer to such a request: OPTIONS gets 200 with Allow and
