@@ -272,6 +272,22 @@ class Gateway(h.TestCase):
             r, up = self.peer("nginx", trace)
             self.assertEqual((r.status, up), (405, b""))
 
+    def test_max_forwards_zero_with_a_body(self):
+        # the body (Content-Length or chunked) is read and dropped; the connection goes on
+        opts = (b"OPTIONS /echo HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 0\r\n"
+                b"Content-Length: 5\r\n\r\nhello")
+        trace = (b"TRACE /echo HTTP/1.0\r\nMax-Forwards: 0\r\nConnection: keep-alive\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")  # HTTP/1.0 + TE: refused, below
+        chunked = (b"OPTIONS /echo HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 0\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n")
+        after = b"GET /echo HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\n\r\nok"
+        (r1, r2, r3), up = self.exchange(opts + chunked + after, answers=3)
+        self.assertEqual((r1.status, r2.status, r3.status, r3.body), (200, 200, 200, b"ok"))
+        self.assertEqual(up.count(b"HTTP/1.1\r\n"), 1, up)
+        self.assertNotIn(b"hello", up)
+        [r], up = self.exchange(trace + b"0\r\n\r\n")
+        self.assertEqual((r.status, up), (400, b""))
+
     def test_max_forwards_decremented(self):
         for m in (b"OPTIONS", b"TRACE"):
             [r], up = self.exchange(m + b" /echo HTTP/1.1\r\nHost: a.test\r\nMax-Forwards: 3\r\n\r\n")
