@@ -50,6 +50,9 @@ const struct px_key px_keys[] = {
      "largest request head (else 431)"},
     {PX_K_PROXY, "max_headers", "count", "100", false, px_conv_count, P(limits.max_headers),
      "most header fields in a request (else 431)"},
+    {PX_K_PROXY, "via", "pseudonym|off", "twofold", false, px_conv_via, P(via),
+     "received-by name of the Via entry added to every forwarded request (RFC 9110 7.6.3): "
+     "a token, optionally :port; off adds none and forwards Via as received"},
     {PX_K_PROXY, "max_connections", "count", "10000", false, px_conv_count,
      P(limits.max_connections), "client connections per worker; accepting pauses at the cap"},
     {PX_K_PROXY, "write_watermark", "size", "64k", false, px_conv_size, P(limits.write_watermark),

@@ -275,6 +275,7 @@ void px_config_free(struct px_config *c)
         return;
     free(c->path);
     free(c->admin_token);
+    free(c->via);
     free(c->ticket_key_file);
     free(c->access_log_path);
     for (size_t i = 0; i < c->n_listeners; i++)

@@ -4,6 +4,7 @@
 #include "config_int.h"
 #include "px_log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -120,6 +121,28 @@ int px_conv_str(struct px_loader *L, const struct px_key *k, const struct px_raw
     char **f = FIELD(obj, k, char *);
     free(*f);
     *f = px_strdup(r->value);
+    return 0;
+}
+
+/* Via received-by (RFC 9110 7.6.3): a pseudonym token, optionally ":port"; off: none. */
+int px_conv_via(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    char **f = FIELD(obj, k, char *);
+    const char *v = r->value, *colon = strchr(v, ':');
+    size_t n = colon ? (size_t)(colon - v) : strlen(v);
+    bool ok = n > 0 && n <= 64 &&
+              (!colon || (colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1)));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strchr("!#$%&'*+-.^_`|~", v[i]) || isalnum((unsigned char)v[i]);
+    if (!ok || (colon && strlen(colon + 1) > 5)) {
+        px_kerr(L, r,
+                "\"%s\" is not a Via pseudonym (a token such as twofold, optionally :port) "
+                "or off",
+                v);
+        return -1;
+    }
+    free(*f);
+    *f = strcasecmp(v, "off") == 0 ? NULL : px_strdup(v);
     return 0;
 }
 

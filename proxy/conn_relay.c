@@ -99,6 +99,7 @@ static void request_reset(struct px_conn *c)
     c->req_body = PX_H1_BODY_NONE;
     c->req_body_seen = 0;
     c->retried = false;
+    c->local_answer = false;
     c->method[0] = '\0';
     c->path_len = 0;
     c->upstream_name[0] = '\0';
@@ -342,10 +343,41 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     px_conn_set_phase(c, PH_BUSY); /* after req_body: it arms the body-rate check */
 }
 
+/* OPTIONS / TRACE with Max-Forwards: 0: the proxy is the final recipient (RFC 9110
+ * 7.6.2) and answers now; the body, if any, is read and dropped, and local_answer_done()
+ * finishes the exchange when the request ends. No upstream is involved. */
+static int local_answer_begin(struct px_conn *c, const struct px_h1_head *h)
+{
+    c->local_answer = true;
+    c->resp_status = 200;
+    c->resp_started = true;
+    return px_h1_local_answer_write(h, c->close_after, &c->out) < 0 ? abort_status(c, 500) : 0;
+}
+
+/* The request of a local answer ended: account, then on with the next request (the
+ * caller's loop parses it). Returns false when the connection closes. */
+static bool local_answer_done(struct px_conn *c)
+{
+    px_conn_cli_commit(c);
+    if (c->closing)
+        return false;
+    px_conn_log_request(c);
+    if (c->close_after) {
+        px_conn_close(c, true);
+        return false;
+    }
+    px_h1_resume(c->req_parser);
+    request_reset(c);
+    px_conn_set_phase(c, c->in.len > c->in_off ? PH_HEAD : PH_IDLE);
+    return true;
+}
+
 static int on_req_head(void *ud, const struct px_h1_head *h)
 {
     struct px_conn *c = ud;
     request_begin(c, h);
+    if (px_h1_local_answer(h))
+        return local_answer_begin(c, h);
     int idx = route(c, h);
     if (idx < 0)
         return abort_status(c, 502);
@@ -356,7 +388,8 @@ static int on_req_head(void *ud, const struct px_h1_head *h)
     const struct cs_site *site = cs_ssl_site(c->tls.ssl);
     if (!host && site && site->n_names)
         host = site->names[0];
-    struct px_h1_forward fwd = {.client_addr = c->peer, .proto = "https", .host = host};
+    struct px_h1_forward fwd = {
+        .client_addr = c->peer, .proto = "https", .host = host, .via = c->gen->cfg->via};
     c->req_head.len = 0;
     if (px_h1_request_head_write(h, &fwd, &c->req_head) < 0 ||
         px_buf_append(&c->up.pending, c->req_head.data, c->req_head.len) < 0)
@@ -376,6 +409,8 @@ static int on_req_body(void *ud, const char *p, size_t n)
     struct px_conn *c = ud;
     struct px_buf *b = &c->up.pending;
     c->req_body_seen += n;
+    if (c->local_answer)
+        return 0;
     int r = 0;
     if (c->req_body == PX_H1_BODY_CHUNKED)
         r = px_h1_chunk_begin(b, n) < 0 || px_buf_append(b, p, n) < 0 || px_h1_chunk_end(b) < 0;
@@ -391,6 +426,8 @@ static int on_req_end(void *ud)
 {
     struct px_conn *c = ud;
     c->req_done = true;
+    if (c->local_answer)
+        return 0;
     if (c->req_body == PX_H1_BODY_CHUNKED && px_h1_chunk_last(&c->up.pending) < 0)
         return abort_status(c, 500);
     up_kick(c);
@@ -428,6 +465,10 @@ static bool feed_request(struct px_conn *c)
     case PX_H1_OK:
         return used > 0;
     case PX_H1_PAUSED:
+        if (c->local_answer)
+            return local_answer_done(c);
+        c->req_done = true;
+        return false;
     case PX_H1_UPGRADED:
         c->req_done = true; /* bytes after an upgrade wait for the 101 */
         return false;

@@ -10,8 +10,13 @@
  *  3. llhttp (strict mode, reset for every message) parses the same head bytes from hbuf;
  *     on_headers_complete cross-checks its view of version, method/status and framing
  *     against ours, then hands the head to the user.
+ *     An extension method (any token llhttp does not know, RFC 9110 9.1) is fed to
+ *     llhttp as "GET": llhttp 8.1 refuses methods outside its list, and for a request
+ *     the method plays no part in framing (RFC 9112 6.3) except CONNECT, refused earlier.
  *  4. Body bytes go straight from the caller's buffer through llhttp to on_body (no copy).
- *     llhttp pauses at the end of the message, or at the last chunk, after which
+ *     Chunk lines are the exception: chunked_feed() scans them itself (http1_chunk.c,
+ *     RFC 9112 7.1.1 extensions llhttp refuses) and gives llhttp a canonical "<hex>\r\n"
+ *     for each. llhttp pauses at the end of the message, or at the last chunk, after which
  *     trailer_scan() reads the trailer section with the same line rules as the head.
  *
  * Memory: hbuf grows up to max_head, the header array up to max_headers, the trailer line
@@ -58,6 +63,10 @@ struct px_h1_parser {
     /* body */
     bool head_done, msg_done, last_chunk;
     size_t ext_bytes;
+    /* chunked bodies: the chunk line scanner, then the data and CRLF bytes still due */
+    struct px_h1_chunk_scan cs;
+    uint64_t chunk_left;
+    unsigned chunk_crlf;
     /* trailers: only the current line is kept */
     char *tbuf;
     size_t tlen, tcap, t_total;
@@ -128,6 +137,9 @@ static void new_message(struct px_h1_parser *p)
     memset(&p->head, 0, sizeof(p->head));
     p->head_done = p->msg_done = p->last_chunk = false;
     p->ext_bytes = 0;
+    px_h1_chunk_scan_reset(&p->cs);
+    p->chunk_left = 0;
+    p->chunk_crlf = 0;
     p->tlen = 0;
     p->t_total = 0;
 }
@@ -147,6 +159,12 @@ static void declared_framing(const struct px_h1_head *h, bool *te, bool *cl)
     }
 }
 
+/* The method llhttp was given for h (see ll_head). */
+static int ll_method(const struct px_h1_head *h)
+{
+    return h->method_id == PX_H1_METHOD_EXTENSION ? HTTP_GET : h->method_id;
+}
+
 /* Returns 0 (proceed), 1 (no body), 2 (upgrade: no body, stop) or -1. */
 static int ll_headers_complete(llhttp_t *ll)
 {
@@ -156,7 +174,7 @@ static int ll_headers_complete(llhttp_t *ll)
     declared_framing(h, &te, &cl);
     p->head_done = true;
     if (ll->http_major != h->http_major || ll->http_minor != h->http_minor ||
-        (p->kind == PX_H1_REQUEST && ll->method != h->method_id) ||
+        (p->kind == PX_H1_REQUEST && ll->method != ll_method(h)) ||
         (p->kind == PX_H1_RESPONSE && ll->status_code != h->status) ||
         te != ((ll->flags & F_CHUNKED) != 0) || cl != ((ll->flags & F_CONTENT_LENGTH) != 0) ||
         (cl && ll->content_length != h->content_length))
@@ -196,22 +214,11 @@ static int ll_chunk_header(llhttp_t *ll)
     return HPE_PAUSED;
 }
 
-static int ll_chunk_ext(llhttp_t *ll, const char *at, size_t n)
-{
-    struct px_h1_parser *p = ll->data;
-    p->ext_bytes += n;
-    if (p->ext_bytes > EXT_MAX)
-        return fail(p, 400, "chunk extensions too long");
-    return 0;
-}
-
 static const llhttp_settings_t ll_settings = {
     .on_headers_complete = ll_headers_complete,
     .on_body = ll_body,
     .on_message_complete = ll_message_complete,
     .on_chunk_header = ll_chunk_header,
-    .on_chunk_extension_name = ll_chunk_ext,
-    .on_chunk_extension_value = ll_chunk_ext,
 };
 
 /* ---- scanning ---- */
@@ -330,6 +337,16 @@ static void message_end(struct px_h1_parser *p)
         p->state = S_DONE;
 }
 
+/* Runs llhttp over the head in hbuf; an extension method goes in as "GET" (see the top). */
+static llhttp_errno_t ll_head(struct px_h1_parser *p)
+{
+    size_t ml = p->head.method_len;
+    if (p->kind != PX_H1_REQUEST || p->head.method_id != PX_H1_METHOD_EXTENSION)
+        return llhttp_execute(&p->ll, p->hbuf, p->hlen);
+    llhttp_errno_t e = llhttp_execute(&p->ll, "GET", 3);
+    return e != HPE_OK ? e : llhttp_execute(&p->ll, p->hbuf + ml, p->hlen - ml);
+}
+
 /* The head in hbuf is complete: validate, run llhttp over it, deliver it. */
 static void head_complete(struct px_h1_parser *p)
 {
@@ -339,7 +356,7 @@ static void head_complete(struct px_h1_parser *p)
         fail(p, st, reason);
         return;
     }
-    llhttp_errno_t e = llhttp_execute(&p->ll, p->hbuf, p->hlen);
+    llhttp_errno_t e = ll_head(p);
     if (p->state != S_HEAD)
         return; /* a callback failed or stopped */
     if (!p->head_done || (e != HPE_OK && !p->msg_done)) {
@@ -360,8 +377,79 @@ static void head_complete(struct px_h1_parser *p)
         message_end(p);
 }
 
+/* Takes up to avail bytes of chunk data and the CRLF after it; returns how many. */
+static size_t chunk_data_take(struct px_h1_parser *p, size_t avail)
+{
+    if (p->chunk_left >= avail) {
+        p->chunk_left -= avail;
+        return avail;
+    }
+    size_t k = (size_t)p->chunk_left, crlf = avail - k < p->chunk_crlf ? avail - k : p->chunk_crlf;
+    p->chunk_left = 0;
+    p->chunk_crlf -= (unsigned)crlf;
+    return k + crlf;
+}
+
+/* A chunk line is complete: llhttp gets its canonical form. Returns 0 or -1. */
+static int chunk_line_done(struct px_h1_parser *p)
+{
+    char line[24];
+    size_t i = sizeof line;
+    uint64_t v = p->cs.size;
+    line[--i] = '\n';
+    line[--i] = '\r';
+    do {
+        line[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    llhttp_errno_t e = llhttp_execute(&p->ll, line + i, sizeof line - i);
+    if (p->state != S_BODY)
+        return -1;
+    if (p->cs.size == 0 ? e != HPE_PAUSED || !p->last_chunk : e != HPE_OK)
+        return fail(p, 400, ll_reason(p));
+    p->chunk_left = p->cs.size;
+    p->chunk_crlf = p->cs.size ? 2 : 0;
+    px_h1_chunk_scan_reset(&p->cs);
+    return 0;
+}
+
+/* A chunked body up to the end of its last chunk line (see the top). */
+static void chunked_feed(struct px_h1_parser *p, const char *d, size_t n, size_t *used)
+{
+    size_t off = 0;
+    while (off < n && p->state == S_BODY && !p->last_chunk) {
+        size_t u = 0;
+        if (p->chunk_left > 0 || p->chunk_crlf > 0) {
+            u = chunk_data_take(p, n - off);
+            llhttp_errno_t e = llhttp_execute(&p->ll, d + off, u);
+            off += u;
+            if (p->state == S_BODY && e != HPE_OK)
+                fail(p, 400, ll_reason(p));
+            continue;
+        }
+        const char *reason = "";
+        int rc =
+            px_h1_chunk_line_scan(&p->cs, d + off, n - off, &u, &p->ext_bytes, EXT_MAX, &reason);
+        off += u;
+        if (rc == 1)
+            chunk_line_done(p);
+        else if (rc != 0)
+            fail(p, rc, reason);
+    }
+    *used = off;
+    if (p->state == S_BODY && p->last_chunk) {
+        p->state = S_TRAILER;
+        p->cr = false;
+        p->n_lines = 0;
+    }
+}
+
 static void body_feed(struct px_h1_parser *p, const char *d, size_t n, size_t *used)
 {
+    if (p->head.body == PX_H1_BODY_CHUNKED) {
+        chunked_feed(p, d, n, used);
+        return;
+    }
     llhttp_errno_t e = llhttp_execute(&p->ll, d, n);
     *used = n;
     if (p->state != S_BODY)

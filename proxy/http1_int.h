@@ -57,4 +57,19 @@ int px_h1_start_line_check(enum px_h1_kind kind, const char *line, size_t len, c
  * no framing fields (Content-Length, Transfer-Encoding) or Host. Returns 0 or 400. */
 int px_h1_trailer_check(const char *line, size_t len, const char **reason);
 
+/* The chunk-size line scanner (http1_chunk.c). Reset it before each chunk line. */
+struct px_h1_chunk_scan {
+    unsigned char state;
+    uint64_t size; /* the chunk size, once the line is complete */
+};
+void px_h1_chunk_scan_reset(struct px_h1_chunk_scan *s);
+
+/* Scans d[0..n) of a chunk line. Returns 1 when the line is complete (*used through its
+ * LF; s->size holds the size), 0 when all of d was consumed and the line goes on (*used =
+ * n), or 400 with *reason set. *ext_bytes counts the line's bytes other than the size's
+ * significant digits and its CRLF, over the whole message; beyond ext_max the line is
+ * refused. */
+int px_h1_chunk_line_scan(struct px_h1_chunk_scan *s, const char *d, size_t n, size_t *used,
+                          size_t *ext_bytes, size_t ext_max, const char **reason);
+
 #endif

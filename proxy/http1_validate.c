@@ -23,7 +23,8 @@
  *   target                                                                       -> 400
  *   version not of the form "HTTP/" DIGIT "." DIGIT                              -> 400
  *   well-formed version other than 1.0 / 1.1 (HTTP/0.9, 1.2, 2.0)                -> 505
- *   method token unknown to llhttp (e.g. "get", "FOO"; RFC 9110 9.1)             -> 501
+ *   (a method token unknown to llhttp, e.g. "QUERY", "BAN", or "get": RFC 9110 9.1
+ *   methods are case-sensitive tokens, is an extension method, forwarded as is)
  *   CONNECT (not supported)                                                      -> 501
  *   target not origin-form ("/..."), not "*" with OPTIONS, not absolute-form
  *   "http[s]://authority..."                                                     -> 400
@@ -47,21 +48,23 @@
  * Request semantics
  *   HTTP/1.1 without Host, or with more than one Host (HTTP/1.0: more than one)  -> 400
  *   Host empty or with bytes outside reg-name / IP-literal / port characters     -> 400
- *   absolute-form target whose authority differs from Host (case-insensitive)    -> 400
+ *   (an absolute-form target's authority replaces Host, RFC 9112 3.2.2)
+ *   OPTIONS or TRACE with more than one Max-Forwards, or one not 1*DIGIT         -> 400
  *   Expect other than "100-continue" (100-continue on HTTP/1.0 is ignored)       -> 417
  *   Connection element that is not a token                                       -> 400
  *   (Upgrade + "Connection: upgrade" on HTTP/1.1 without a body is an upgrade; with a
- *   body it is forwarded as a plain request, Upgrade dropped as hop-by-hop)
+ *   body it is forwarded as a plain request, Upgrade dropped as hop-by-hop; an Upgrade
+ *   offering only h2c / h2 is no upgrade: h2c is not allowed over TLS, RFC 9113 3.1)
  * Response semantics: 101 in an HTTP/1.0 response                                -> 502
  *   (answers to HEAD and 1xx/204/304 have no body whatever their framing fields say)
- * Chunked bodies (checked in http1.c, and by llhttp strict mode)
+ * Chunked bodies (chunk lines checked in http1_chunk.c, data framing by llhttp)
  *   chunk size not hex, > 64 bits, CRLF missing after chunk data                 -> 400
- *   chunk extensions (name and value bytes) over 4 KiB per message               -> 400
+ *   chunk line not "size *( BWS ; BWS name [ BWS = BWS token/quoted-string ] )",
+ *   NUL or another control byte in it                                            -> 400
+ *   chunk extensions (line bytes besides the size digits) over 4 KiB per message -> 400
  *   trailers: the header-line rules above, and Content-Length, Transfer-Encoding
  *   or Host in trailers                                                          -> 400
  *   trailer section over max_head bytes or max_headers lines                     -> 431
- * Note: llhttp 8.1.0 itself rejects a token-valued chunk extension followed by
- * another extension ("5;a=b;c=d"); such bodies get 400 from llhttp's error.
  */
 #include <string.h>
 
@@ -209,10 +212,8 @@ static int request_line(const char *s, size_t n, struct px_h1_head *h, const cha
         return st;
     }
     h->method_id = method_lookup(h->method, h->method_len);
-    if (h->method_id < 0) {
-        *reason = "unknown method";
-        return 501;
-    }
+    if (h->method_id < 0)
+        h->method_id = PX_H1_METHOD_EXTENSION;
     if (h->method_id == HTTP_CONNECT) {
         *reason = "CONNECT is not supported";
         return 501;
@@ -311,6 +312,7 @@ struct facts {
     unsigned n_cl, n_te, n_host;
     const struct px_h1_header *cl, *host;
     bool te_chunked, conn_close, conn_keep_alive, conn_upgrade, has_upgrade;
+    unsigned n_max_forwards;
 };
 
 static int parse_content_length(const struct px_h1_header *f, uint64_t *out, const char **r)
@@ -357,6 +359,37 @@ static int te_elements(const struct px_h1_header *f, unsigned *n_chunked, bool *
     return 0;
 }
 
+/* True when an Upgrade value offers a protocol besides h2c and h2: over TLS neither can be
+ * an upgrade (RFC 9113 3.1: h2c is cleartext only; 3.2: a server ignores "h2" here). */
+static bool upgrade_offered(const struct px_h1_header *f)
+{
+    const char *pos = f->value, *end = f->value + f->value_len, *e;
+    size_t n;
+    while (px_h1_list_next(&pos, end, &e, &n))
+        if (n > 0 && !PX_H1_IS(e, n, "h2c") && !PX_H1_IS(e, n, "h2"))
+            return true;
+    return false;
+}
+
+/* Max-Forwards = 1*DIGIT (RFC 9110 7.6.2); a value beyond 64 bits is kept as UINT64_MAX
+ * (still far from 0). */
+static int max_forwards(const struct px_h1_header *f, struct px_h1_head *h, const char **r)
+{
+    uint64_t v = 0;
+    *r = "malformed Max-Forwards";
+    if (f->value_len == 0)
+        return 400;
+    for (size_t i = 0; i < f->value_len; i++) {
+        unsigned char c = (unsigned char)f->value[i];
+        if (c < '0' || c > '9')
+            return 400;
+        v = v > (UINT64_MAX - (c - '0')) / 10 ? UINT64_MAX : v * 10 + (c - '0');
+    }
+    h->has_max_forwards = true;
+    h->max_forwards = v;
+    return 0;
+}
+
 static int connection_tokens(const struct px_h1_header *f, struct facts *x, const char **r)
 {
     const char *pos = f->value, *end = f->value + f->value_len, *e;
@@ -400,7 +433,16 @@ static int gather(enum px_h1_kind kind, struct px_h1_head *h, struct facts *x, i
             if (connection_tokens(f, x, r) != 0)
                 return 400;
         } else if (PX_H1_IS(nm, nl, "upgrade")) {
-            x->has_upgrade = f->value_len > 0;
+            x->has_upgrade = x->has_upgrade || upgrade_offered(f);
+        } else if (kind == PX_H1_REQUEST &&
+                   (h->method_id == HTTP_OPTIONS || h->method_id == HTTP_TRACE) &&
+                   PX_H1_IS(nm, nl, "max-forwards")) {
+            if (++x->n_max_forwards > 1) {
+                *r = "more than one Max-Forwards";
+                return 400;
+            }
+            if (max_forwards(f, h, r) != 0)
+                return 400;
         } else if (kind == PX_H1_REQUEST && PX_H1_IS(nm, nl, "host")) {
             x->n_host++;
             x->host = f;
@@ -500,13 +542,9 @@ static int host_check(struct px_h1_head *h, const struct facts *x, const char **
             return 400;
         }
     }
-    if (h->host == NULL) {
-        h->host = a;
-        h->host_len = (size_t)(e - a);
-    } else if (!px_h1_span_ieq(a, (size_t)(e - a), h->host, h->host_len)) {
-        *r = "absolute-form authority differs from Host";
-        return 400;
-    }
+    /* RFC 9112 3.2.2: the target's authority wins over whatever Host says. */
+    h->host = a;
+    h->host_len = (size_t)(e - a);
     return 0;
 }
 

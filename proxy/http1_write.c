@@ -5,7 +5,8 @@
  * Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading) and the received
  * framing fields (Transfer-Encoding, Content-Length), then emit exactly one canonical
  * framing field, so what the next hop parses is what this proxy parsed. On failure a
- * writer leaves out->len as it found it. */
+ * writer leaves out->len as it found it. The request writer also does the gateway's
+ * duties of RFC 9110 7.6 and RFC 9112 3.2 (Via, Max-Forwards, absolute-form targets). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,6 +124,11 @@ const char *px_h1_status_text(int status)
     }
 }
 
+static bool absolute_form(const struct px_h1_head *h)
+{
+    return h->target_len > 0 && h->target[0] != '/' && h->target[0] != '*';
+}
+
 /* True when one of the Connection fields lists name (RFC 9110 7.6.1). */
 static bool named_by_connection(const struct px_h1_head *h, const char *name, size_t n)
 {
@@ -173,11 +179,12 @@ static bool dropped(const struct px_h1_head *h, const struct px_h1_header *f, bo
         PX_H1_IS(s, n, "upgrade"))
         return true;
     if (request && (PX_H1_IS(s, n, "x-forwarded-proto") || PX_H1_IS(s, n, "x-forwarded-host") ||
-                    PX_H1_IS(s, n, "x-forwarded-for")))
+                    PX_H1_IS(s, n, "x-forwarded-for") || PX_H1_IS(s, n, "http2-settings")))
         return true;
-    /* Host is never hop-by-hop: "Connection: host" must not strip it. */
+    /* Host is never hop-by-hop: "Connection: host" must not strip it. The Host of an
+     * absolute-form request is replaced by the target's authority (RFC 9112 3.2.2). */
     if (request && PX_H1_IS(s, n, "host"))
-        return false;
+        return absolute_form(h);
     /* An HTTP/1.0 client's Expect means nothing (RFC 9110 10.1.1) but would turn the
      * expectation on at the HTTP/1.1 upstream. */
     if (request && h->http_minor == 0 && PX_H1_IS(s, n, "expect"))
@@ -217,11 +224,12 @@ static int put_joined(struct px_buf *out, const struct px_h1_head *h, const char
     return 0;
 }
 
-/* Host as received; else the absolute-form authority; else the configured fallback. */
+/* Host as received; else (or for an absolute-form target) the target's authority; else
+ * the configured fallback. */
 static int put_host_if_missing(const struct px_h1_head *h, const struct px_h1_forward *fwd,
                                struct px_buf *out)
 {
-    for (unsigned i = 0; i < h->n_headers; i++)
+    for (unsigned i = 0; i < h->n_headers && !absolute_form(h); i++)
         if (PX_H1_IS(h->headers[i].name, h->headers[i].name_len, "host"))
             return 0;
     if (h->host)
@@ -231,15 +239,66 @@ static int put_host_if_missing(const struct px_h1_head *h, const struct px_h1_fo
     return 0;
 }
 
+/* "Via: <received values>, 1.<minor> <pseudonym>" (RFC 9110 7.6.3: received-protocol is
+ * the version of the request as received; the protocol name is omitted for HTTP). */
+static int put_via(struct px_buf *out, const struct px_h1_head *h, const char *via, bool named)
+{
+    bool any = false;
+    bool hop = named && named_by_connection(h, "via", 3);
+    for (unsigned i = 0; i < h->n_headers && !hop; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!PX_H1_IS(f->name, f->name_len, "via") || f->value_len == 0)
+            continue;
+        if ((any ? PUT(out, ", ") : PUT(out, "Via: ")) ||
+            px_buf_append(out, f->value, f->value_len))
+            return -ENOMEM;
+        any = true;
+    }
+    return (any ? PUT(out, ", 1.") : PUT(out, "Via: 1.")) ||
+           put_uint(out, (unsigned)h->http_minor, 10, 1) || PUT(out, " ") || put_str(out, via) ||
+           PUT(out, "\r\n");
+}
+
+/* The Upgrade protocols offered, without h2c and h2 (see px_h1_request_head_write). */
+static int put_upgrade(struct px_buf *out, const struct px_h1_head *h)
+{
+    bool any = false;
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!PX_H1_IS(f->name, f->name_len, "upgrade"))
+            continue;
+        const char *pos = f->value, *end = f->value + f->value_len, *e;
+        size_t n;
+        while (px_h1_list_next(&pos, end, &e, &n)) {
+            if (n == 0 || PX_H1_IS(e, n, "h2c") || PX_H1_IS(e, n, "h2"))
+                continue;
+            if ((any ? PUT(out, ", ") : PUT(out, "Upgrade: ")) || px_buf_append(out, e, n))
+                return -ENOMEM;
+            any = true;
+        }
+    }
+    return any ? PUT(out, "\r\n") : 0;
+}
+
 static int request_fields(const struct px_h1_head *h, const struct px_h1_forward *fwd,
                           struct px_buf *out)
 {
     if (put_host_if_missing(h, fwd, out))
         return -ENOMEM;
     bool named = connection_names_fields(h);
-    for (unsigned i = 0; i < h->n_headers; i++)
-        if (!dropped(h, &h->headers[i], true, named) && put_field(out, &h->headers[i]))
+    const char *via = fwd ? fwd->via : NULL;
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (dropped(h, f, true, named) || (via && PX_H1_IS(f->name, f->name_len, "via")))
+            continue;
+        int rc = h->has_max_forwards && PX_H1_IS(f->name, f->name_len, "max-forwards")
+                     ? PUT(out, "Max-Forwards: ") ||
+                           put_uint(out, h->max_forwards ? h->max_forwards - 1 : 0, 10, 1) ||
+                           PUT(out, "\r\n")
+                     : put_field(out, f);
+        if (rc)
             return -ENOMEM;
+    }
     if (put_joined(out, h, "x-forwarded-for", 15, "X-Forwarded-For", fwd ? fwd->client_addr : NULL))
         return -ENOMEM;
     if (PUT(out, "X-Forwarded-Proto: ") || put_str(out, fwd && fwd->proto ? fwd->proto : "https") ||
@@ -248,23 +307,101 @@ static int request_fields(const struct px_h1_head *h, const struct px_h1_forward
     if (h->host && (PUT(out, "X-Forwarded-Host: ") || px_buf_append(out, h->host, h->host_len) ||
                     PUT(out, "\r\n")))
         return -ENOMEM;
+    if (via && put_via(out, h, via, named))
+        return -ENOMEM;
     if (h->body == PX_H1_BODY_LENGTH && put_content_length(out, h->content_length))
         return -ENOMEM;
     if (h->body == PX_H1_BODY_CHUNKED && PUT(out, "Transfer-Encoding: chunked\r\n"))
         return -ENOMEM;
     if (h->upgrade)
-        return PUT(out, "Connection: upgrade\r\n") ||
-               put_joined(out, h, "upgrade", 7, "Upgrade", NULL);
+        return PUT(out, "Connection: upgrade\r\n") || put_upgrade(out, h);
     return PUT(out, "Connection: keep-alive\r\n");
+}
+
+/* The request-target sent upstream: origin-form as received; an absolute-form target as
+ * origin-form (RFC 9112 3.2.1: what follows the authority, "/" when the path is empty),
+ * or "*" for an OPTIONS without path and query (3.2.4). */
+static int put_target(struct px_buf *out, const struct px_h1_head *h)
+{
+    if (!absolute_form(h))
+        return px_buf_append(out, h->target, h->target_len);
+    const char *end = h->target + h->target_len;
+    const char *p = memchr(h->target, '/', h->target_len) + 2; /* the validator saw "://" */
+    while (p < end && *p != '/' && *p != '?' && *p != '#')
+        p++;
+    if (p == end)
+        return h->method_id == HTTP_OPTIONS ? PUT(out, "*") : PUT(out, "/");
+    if (*p != '/' && PUT(out, "/"))
+        return -ENOMEM;
+    return px_buf_append(out, p, (size_t)(end - p));
 }
 
 int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forward *fwd,
                              struct px_buf *out)
 {
     size_t mark = out->len;
-    if (px_buf_append(out, h->method, h->method_len) || PUT(out, " ") ||
-        px_buf_append(out, h->target, h->target_len) || PUT(out, " HTTP/1.1\r\n") ||
-        request_fields(h, fwd, out) || PUT(out, "\r\n")) {
+    if (px_buf_append(out, h->method, h->method_len) || PUT(out, " ") || put_target(out, h) ||
+        PUT(out, " HTTP/1.1\r\n") || request_fields(h, fwd, out) || PUT(out, "\r\n")) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+bool px_h1_local_answer(const struct px_h1_head *h)
+{
+    return h->has_max_forwards && h->max_forwards == 0 && !h->upgrade &&
+           (h->method_id == HTTP_OPTIONS || h->method_id == HTTP_TRACE);
+}
+
+/* Fields a TRACE echo leaves out (RFC 9110 9.3.8: likely to carry credentials). */
+static bool trace_hidden(const struct px_h1_header *f)
+{
+    return PX_H1_IS(f->name, f->name_len, "authorization") ||
+           PX_H1_IS(f->name, f->name_len, "proxy-authorization") ||
+           PX_H1_IS(f->name, f->name_len, "cookie");
+}
+
+/* The TRACE echo: the request line and the fields as received (OWS normalised). With
+ * out NULL, only returns the length. */
+static size_t trace_body(const struct px_h1_head *h, struct px_buf *out, int *rc)
+{
+    size_t n = h->method_len + 1 + h->target_len + 11 + 2; /* " HTTP/1.x\r\n", "\r\n" */
+    if (out)
+        *rc = px_buf_append(out, h->method, h->method_len) || PUT(out, " ") ||
+              px_buf_append(out, h->target, h->target_len) || PUT(out, " HTTP/1.") ||
+              put_uint(out, (unsigned)h->http_minor, 10, 1) || PUT(out, "\r\n");
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (trace_hidden(f))
+            continue;
+        n += f->name_len + 2 + f->value_len + 2;
+        if (out && !*rc)
+            *rc = put_field(out, f);
+    }
+    if (out && !*rc)
+        *rc = PUT(out, "\r\n");
+    return n;
+}
+
+int px_h1_local_answer_write(const struct px_h1_head *h, bool close, struct px_buf *out)
+{
+    size_t mark = out->len;
+    bool trace = h->method_id == HTTP_TRACE;
+    int rc = PUT(out, "HTTP/1.1 200 OK\r\n");
+    if (!rc && trace)
+        rc = PUT(out, "Content-Type: message/http\r\n") ||
+             put_content_length(out, trace_body(h, NULL, NULL));
+    else if (!rc)
+        rc = PUT(out, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH\r\n"
+                      "Content-Length: 0\r\n");
+    if (!rc && (close || h->http_minor == 0))
+        rc = close ? PUT(out, "Connection: close\r\n") : PUT(out, "Connection: keep-alive\r\n");
+    if (!rc)
+        rc = PUT(out, "\r\n");
+    if (!rc && trace)
+        trace_body(h, out, &rc);
+    if (rc) {
         rewind_to(out, mark);
         return -ENOMEM;
     }

@@ -77,6 +77,7 @@ struct px_config {
     char *access_log_path; /* NULL or "-": stderr */
     struct px_timeouts timeouts;
     struct px_limits limits;
+    char *via; /* Via pseudonym added to forwarded requests; NULL: none (via = off) */
     /* hot reload */
     enum cs_loss_policy on_coverage_loss; /* default for sites (refuse) */
     bool watch;                           /* watch certificate files and directories (on) */

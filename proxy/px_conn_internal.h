@@ -73,6 +73,7 @@ struct px_conn {
     uint64_t body_mark;     /* req_body_seen at the start of the body-rate window */
     struct px_buf req_head; /* head as sent upstream, kept for one retry */
     bool retried;
+    bool local_answer; /* answered by the proxy itself (Max-Forwards: 0); body discarded */
     size_t upstream_idx;
     char method[16];
     char path[512];

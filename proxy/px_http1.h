@@ -42,12 +42,17 @@ struct px_h1_header {
     size_t value_len;
 };
 
+/* method_id of a request whose method is a token llhttp does not know (RFC 9110 9.1:
+ * methods are case-sensitive tokens, so "get" and "QUERY" are extension methods). Such a
+ * request is forwarded with its method as received; nothing treats it as idempotent. */
+#define PX_H1_METHOD_EXTENSION (-1)
+
 struct px_h1_head {
     /* request */
     const char *method; /* "GET" ... */
     size_t method_len;
-    int method_id; /* llhttp_method_t; for a response: the method it answers (see
-                      px_h1_expect_response_to; HTTP_GET unless told) */
+    int method_id; /* llhttp_method_t or PX_H1_METHOD_EXTENSION; for a response: the method
+                      it answers (see px_h1_expect_response_to; HTTP_GET unless told) */
     const char *target;
     size_t target_len;
     /* response */
@@ -63,8 +68,13 @@ struct px_h1_head {
     bool keep_alive;         /* per version and Connection header */
     bool upgrade;            /* Upgrade requested (request) or 101 (response) */
     bool expect_continue;    /* request carries Expect: 100-continue */
-    const char *host;        /* request Host value (exactly one on HTTP/1.1) */
+    const char *host;        /* request Host value (exactly one on HTTP/1.1); for an
+                                absolute-form target its authority (RFC 9112 3.2.2) */
     size_t host_len;
+    /* OPTIONS and TRACE only (RFC 9110 7.6.2): the request carries a Max-Forwards field,
+     * whose value is max_forwards; at 0 the proxy answers itself (px_h1_local_answer) */
+    bool has_max_forwards;
+    uint64_t max_forwards;
 };
 
 struct px_h1_callbacks {
@@ -135,16 +145,33 @@ struct px_h1_forward {
     /* Host to send when the request carries none (HTTP/1.0 without Host and without an
      * absolute-form target); NULL: send none. */
     const char *host;
+    /* received-by pseudonym of the Via entry appended (RFC 9110 7.6.3); NULL: no Via */
+    const char *via;
 };
 
 /* Request head as sent upstream: hop-by-hop headers removed (Connection and the headers it
- * names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading), Host kept
- * (a request without one gets the absolute-form authority or fwd->host, first in line),
- * X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set, framing canonical:
+ * names, Keep-Alive, Proxy-Connection, TE, Trailer, HTTP2-Settings, Upgrade unless
+ * upgrading; an Upgrade to h2c or h2 is never forwarded: RFC 9113 3.1 forbids h2c over
+ * TLS, and the upstream hop is HTTP/1.1), Host kept (a request without one gets fwd->host,
+ * first in line), an absolute-form target sent as origin-form with Host replaced by its
+ * authority (RFC 9112 3.2.2; "*" for OPTIONS without a path, 3.2.4), Max-Forwards of
+ * OPTIONS and TRACE decremented, X-Forwarded-For appended, X-Forwarded-Proto and
+ * X-Forwarded-Host set, "1.<minor> <fwd->via>" appended to Via, framing canonical:
  * "Content-Length: N" or "Transfer-Encoding: chunked", always HTTP/1.1 with keep-alive
  * (or "Connection: upgrade" plus Upgrade when upgrading). */
 int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forward *fwd,
                              struct px_buf *out);
+
+/* True when the proxy is the final recipient of h: OPTIONS or TRACE with Max-Forwards 0
+ * (RFC 9110 7.6.2), unless it asks for an upgrade (then it is forwarded, with 0). */
+bool px_h1_local_answer(const struct px_h1_head *h);
+
+/* The proxy's own complete answer to such a request: OPTIONS gets 200 with Allow and
+ * "Content-Length: 0"; TRACE gets 200 "message/http" echoing the request head as received
+ * (normalised OWS), minus fields likely to carry credentials (Authorization,
+ * Proxy-Authorization, Cookie: RFC 9110 9.3.8). "Connection: close" when close is true,
+ * "Connection: keep-alive" for a kept HTTP/1.0 client. */
+int px_h1_local_answer_write(const struct px_h1_head *h, bool close, struct px_buf *out);
 
 /* Response head as sent to the client: hop-by-hop removed, canonical framing (EOF bodies
  * are re-chunked for HTTP/1.1 clients), "Connection: close" when close is true, and

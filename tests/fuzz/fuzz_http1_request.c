@@ -9,12 +9,17 @@
  *        Transfer-Encoding;
  *     b. re-parses (with the body re-framed as announced) to the same method, target,
  *        version-independent fields and body, modulo the documented rewrites: hop-by-hop
- *        fields dropped, Host kept or added, X-Forwarded-* set, framing canonical.
+ *        fields dropped (HTTP2-Settings and h2c / h2 upgrades too), Host kept or added,
+ *        an absolute-form target sent as origin-form with its authority as Host,
+ *        Max-Forwards of OPTIONS / TRACE decremented, X-Forwarded-* set, Via appended,
+ *        framing canonical.
  *
  * Pipelined input is parsed message by message (resume after each pause), so one input
  * exercises several requests on one parser.
  */
 #include <string.h>
+
+#include <llhttp.h>
 
 #include "fuzz_common.h"
 #include "fuzz_h1.h"
@@ -30,7 +35,7 @@ static const struct px_h1_limits relimits = {
  * request without Host, which the re-parse (and any upstream) refuses. proxy/conn_relay.c
  * passes no host today (reported to the lead). */
 static const struct px_h1_forward fwd = {
-    .client_addr = "192.0.2.7", .proto = "https", .host = "fallback.example"};
+    .client_addr = "192.0.2.7", .proto = "https", .host = "fallback.example", .via = "twofold"};
 
 struct run {
     struct px_buf log;  /* the transcript compared between feedings */
@@ -55,6 +60,8 @@ static void log_head(struct px_buf *b, const struct px_h1_head *h)
     }
     if (h->host)
         fuzz_h1_log_span(b, h->host, h->host_len);
+    if (h->has_max_forwards)
+        FUZZ_CHECK(px_buf_printf(b, " mf%llu", (unsigned long long)h->max_forwards) == 0);
 }
 
 /* ---- the re-serialisation oracle ---- */
@@ -63,20 +70,37 @@ static void log_head(struct px_buf *b, const struct px_h1_head *h)
  * px_h1_request_head_write). */
 static bool proxy_owned(const struct px_h1_header *f)
 {
-    static const char *const names[] = {
-        "connection",      "keep-alive",        "proxy-connection", "te",
-        "trailer",         "transfer-encoding", "content-length",   "upgrade",
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
+    static const char *const names[] = {"connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "te",
+                                        "trailer",
+                                        "transfer-encoding",
+                                        "content-length",
+                                        "upgrade",
+                                        "x-forwarded-for",
+                                        "x-forwarded-proto",
+                                        "x-forwarded-host",
+                                        "http2-settings",
+                                        "via"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (fuzz_h1_name_is(f, names[i]))
             return true;
     return false;
 }
 
+/* An absolute-form target: neither "/..." nor "*" (the validator accepted nothing else). */
+static bool absolute_form(const struct px_h1_head *h)
+{
+    return h->target[0] != '/' && h->target[0] != '*';
+}
+
 static bool forwarded_as_is(const struct px_h1_head *h, const struct px_h1_header *f)
 {
     if (fuzz_h1_name_is(f, "host"))
-        return true;
+        return !absolute_form(h); /* replaced by the authority (RFC 9112 3.2.2) */
+    if (h->has_max_forwards && fuzz_h1_name_is(f, "max-forwards"))
+        return false; /* decremented: check_max_forwards */
     if (h->http_minor == 0 && fuzz_h1_name_is(f, "expect"))
         return false; /* an HTTP/1.0 client's Expect is dropped, not upgraded to 1.1 */
     return !proxy_owned(f) && !fuzz_h1_named_by_connection(h, f);
@@ -102,18 +126,25 @@ static bool has_field(const struct px_h1_head *h, const char *lower)
     return false;
 }
 
+/* A field of the rewritten head that the proxy set or rewrote. */
+static bool rewritten(const struct px_h1_head *h, const struct px_h1_header *g)
+{
+    return proxy_owned(g) || (h->has_max_forwards && fuzz_h1_name_is(g, "max-forwards"));
+}
+
 /* The received fields, in order, must be the re-parsed ones that are not the proxy's,
  * except a Host the writer added in front. */
 static void check_fields(const struct px_h1_head *h, const struct px_h1_head *h2)
 {
     unsigned j = 0;
-    if (!has_field(h, "host") && h2->n_headers > 0 && fuzz_h1_name_is(&h2->headers[0], "host"))
+    if ((!has_field(h, "host") || absolute_form(h)) && h2->n_headers > 0 &&
+        fuzz_h1_name_is(&h2->headers[0], "host"))
         j = 1;
     for (unsigned i = 0; i < h->n_headers; i++) {
         const struct px_h1_header *f = &h->headers[i];
         if (!forwarded_as_is(h, f))
             continue;
-        while (j < h2->n_headers && proxy_owned(&h2->headers[j]))
+        while (j < h2->n_headers && rewritten(h, &h2->headers[j]))
             j++;
         FUZZ_CHECK(j < h2->n_headers);
         const struct px_h1_header *g = &h2->headers[j++];
@@ -121,7 +152,48 @@ static void check_fields(const struct px_h1_head *h, const struct px_h1_head *h2
         FUZZ_CHECK(fuzz_h1_span_eq(f->value, f->value_len, g->value, g->value_len));
     }
     for (; j < h2->n_headers; j++)
-        FUZZ_CHECK(proxy_owned(&h2->headers[j]));
+        FUZZ_CHECK(rewritten(h, &h2->headers[j]));
+}
+
+/* Via: the received values joined (unless Connection names Via), then ours. */
+static void check_via(const struct px_h1_head *h, const struct px_h1_head *h2)
+{
+    struct px_buf want = {0};
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!fuzz_h1_name_is(f, "via") || f->value_len == 0 || fuzz_h1_named_by_connection(h, f))
+            continue;
+        FUZZ_CHECK(px_buf_append(&want, f->value, f->value_len) == 0);
+        FUZZ_CHECK(px_buf_append(&want, ", ", 2) == 0);
+    }
+    FUZZ_CHECK(px_buf_printf(&want, "1.%d %s", h->http_minor, fwd.via) == 0);
+    const struct px_h1_header *x = only_field(h2, "via");
+    FUZZ_CHECK(x && fuzz_h1_span_eq(x->value, x->value_len, want.data, want.len));
+    px_buf_free(&want);
+}
+
+/* The target upstream: origin-form as received; absolute-form as what follows the
+ * authority, "/" when that is empty or does not start with "/", "*" for a bare OPTIONS. */
+static void check_target(const struct px_h1_head *h, const struct px_h1_head *h2)
+{
+    const char *t = h->target, *end = t + h->target_len;
+    if (!absolute_form(h)) {
+        FUZZ_CHECK(fuzz_h1_span_eq(t, h->target_len, h2->target, h2->target_len));
+        return;
+    }
+    const char *p = (const char *)memchr(t, ':', h->target_len) + 3;
+    while (p < end && *p != '/' && *p != '?' && *p != '#')
+        p++;
+    size_t rest = (size_t)(end - p);
+    if (rest == 0) {
+        const char *want = h->method_id == HTTP_OPTIONS ? "*" : "/";
+        FUZZ_CHECK(fuzz_h1_span_eq(want, 1, h2->target, h2->target_len));
+    } else if (*p == '/') {
+        FUZZ_CHECK(fuzz_h1_span_eq(p, rest, h2->target, h2->target_len));
+    } else {
+        FUZZ_CHECK(h2->target_len == rest + 1 && h2->target[0] == '/' &&
+                   memcmp(h2->target + 1, p, rest) == 0);
+    }
 }
 
 /* X-Forwarded-For: the received values joined, then the client address. */
@@ -148,7 +220,10 @@ static void check_head(const struct px_h1_head *h, const struct px_h1_head *h2)
 {
     FUZZ_CHECK(fuzz_h1_span_eq(h->method, h->method_len, h2->method, h2->method_len));
     FUZZ_CHECK(h->method_id == h2->method_id);
-    FUZZ_CHECK(fuzz_h1_span_eq(h->target, h->target_len, h2->target, h2->target_len));
+    check_target(h, h2);
+    FUZZ_CHECK(h->has_max_forwards == h2->has_max_forwards);
+    if (h->has_max_forwards)
+        FUZZ_CHECK(h2->max_forwards == (h->max_forwards ? h->max_forwards - 1 : 0));
     FUZZ_CHECK(h2->http_major == 1 && h2->http_minor == 1 && h2->keep_alive);
     FUZZ_CHECK(h->body == h2->body && h->upgrade == h2->upgrade);
     if (h->body == PX_H1_BODY_LENGTH)
@@ -162,6 +237,7 @@ static void check_head(const struct px_h1_head *h, const struct px_h1_head *h2)
         FUZZ_CHECK(h2->host && fuzz_h1_span_eq(fwd.host, strlen(fwd.host), h2->host, h2->host_len));
     check_fields(h, h2);
     check_xff(h, h2);
+    check_via(h, h2);
 }
 
 struct reparse {

@@ -60,6 +60,14 @@ HTTP1 = [
     req("CONNECT a:443 HTTP/1.1", "Host: a:443"),
     b"GET / HTTP/1.1\nHost: a\n\n",
     b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nExpect: nope\r\n\r\n",
+    # gateway duties and extension methods
+    req("QUERY /q HTTP/1.1", "Host: a", "Via: 1.0 edge", "Content-Length: 2", body="ab"),
+    req("OPTIONS http://b HTTP/1.1", "Host: a", "Max-Forwards: 3") +
+    req("TRACE /t HTTP/1.1", "Host: a", "Max-Forwards: 0", "Cookie: c=1"),
+    req("GET / HTTP/1.1", "Host: a", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+        "HTTP2-Settings: AAMAAABk"),
+    req("BAN / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked",
+        body="5;a=b;c=\"d e\"\r\nhello\r\n0 ; x = \"\\\"\"\r\n\r\n"),
 ]
 
 def resp(ctl, *lines, body=""):
@@ -106,6 +114,8 @@ CHUNKED = [
     b"\x00 5\r\nhello\r\n0\r\n\r\n",
     b"\x005\nhello\n0\n\n",
     b"\x000\r\nContent-Length: 5\r\n\r\n",
+    b'\x005;a=b;c="d e"\r\nhello\r\n3 ; x ; y = z\t;q="\\"\\\\"\r\nabc\r\n0;a\r\n\r\n',
+    b"\x015;a=b c\r\nhello\r\n0\r\n\r\n",
 ]
 
 PEM = [

@@ -135,10 +135,11 @@ static void test_request_heads(void)
                    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
                    "X-Forwarded-Host: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
                    __LINE__);
-    /* HTTP/1.0 without Host: the absolute-form authority, else the configured fallback. */
+    /* HTTP/1.0 without Host: the absolute-form authority (the target goes upstream in
+     * origin-form), else the configured fallback. */
     const struct px_h1_forward fb = {.client_addr = "192.0.2.7", .host = "backend"};
     expect_request("GET http://Origin.example/x HTTP/1.0\r\nA: 1\r\n\r\n", &fb,
-                   "GET http://Origin.example/x HTTP/1.1\r\nHost: Origin.example\r\nA: 1\r\n"
+                   "GET /x HTTP/1.1\r\nHost: Origin.example\r\nA: 1\r\n"
                    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
                    "X-Forwarded-Host: Origin.example\r\nConnection: keep-alive\r\n\r\n",
                    __LINE__);
@@ -153,6 +154,116 @@ static void test_request_heads(void)
                    "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: https\r\n"
                    "X-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n",
                    __LINE__);
+}
+
+#define REQ(in, f, want) expect_request(in, f, want, __LINE__)
+#define XF(host)                                                                                   \
+    "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: " host "\r\n"
+#define KA "Connection: keep-alive\r\n\r\n"
+
+/* Gateway duties: Via (RFC 9110 7.6.3), Max-Forwards (7.6.2), absolute-form targets (RFC
+ * 9112 3.2.2), h2c upgrades over TLS (RFC 9113 3.1), extension methods (RFC 9110 9.1). */
+static void test_gateway(void)
+{
+    const struct px_h1_forward via = {
+        .client_addr = "192.0.2.7", .proto = "https", .via = "twofold"};
+    /* Via: appended to the received values, with the received version. */
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nVia: 1.0 a\r\nX: 1\r\nvia: 1.1 b (c)\r\n\r\n", &via,
+        "GET / HTTP/1.1\r\nHost: h\r\nX: 1\r\n" XF(
+            "h") "Via: 1.0 a, 1.1 b (c), 1.1 twofold\r\n" KA);
+    REQ("GET / HTTP/1.0\r\nHost: h\r\n\r\n", &via,
+        "GET / HTTP/1.1\r\nHost: h\r\n" XF("h") "Via: 1.0 twofold\r\n" KA);
+    /* No pseudonym (via = off): Via passes as received. */
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nVia: 1.0 a\r\n\r\n", &fwd,
+        "GET / HTTP/1.1\r\nHost: h\r\nVia: 1.0 a\r\n" XF("h") KA);
+    /* Max-Forwards: decremented for OPTIONS and TRACE, in place; other methods: as is. */
+    REQ("OPTIONS * HTTP/1.1\r\nHost: h\r\nMax-Forwards: 10\r\nX: 1\r\n\r\n", &fwd,
+        "OPTIONS * HTTP/1.1\r\nHost: h\r\nMax-Forwards: 9\r\nX: 1\r\n" XF("h") KA);
+    REQ("TRACE /t HTTP/1.1\r\nHost: h\r\nMax-Forwards: 1\r\n\r\n", &fwd,
+        "TRACE /t HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n" XF("h") KA);
+    REQ("TRACE /t HTTP/1.1\r\nHost: h\r\nMax-Forwards: 99999999999999999999999\r\n\r\n", &fwd,
+        "TRACE /t HTTP/1.1\r\nHost: h\r\nMax-Forwards: 18446744073709551614\r\n" XF("h") KA);
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n", &fwd,
+        "GET / HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n" XF("h") KA);
+    /* Absolute-form: the authority replaces Host; origin-form goes upstream. */
+    REQ("GET http://B.test:8443/p?q=1 HTTP/1.1\r\nX: 1\r\nHost: a.test\r\n\r\n", &fwd,
+        "GET /p?q=1 HTTP/1.1\r\nHost: B.test:8443\r\nX: 1\r\n" XF("B.test:8443") KA);
+    REQ("GET https://b.test?q HTTP/1.1\r\nHost: b.test\r\n\r\n", &fwd,
+        "GET /?q HTTP/1.1\r\nHost: b.test\r\n" XF("b.test") KA);
+    REQ("GET http://b.test HTTP/1.1\r\nHost: b.test\r\n\r\n", &fwd,
+        "GET / HTTP/1.1\r\nHost: b.test\r\n" XF("b.test") KA);
+    REQ("OPTIONS http://b.test HTTP/1.1\r\nHost: a.test\r\n\r\n", &fwd,
+        "OPTIONS * HTTP/1.1\r\nHost: b.test\r\n" XF("b.test") KA);
+    REQ("OPTIONS http://b.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", &fwd,
+        "OPTIONS / HTTP/1.1\r\nHost: b.test\r\n" XF("b.test") KA);
+    /* h2c over TLS is no upgrade: Upgrade, HTTP2-Settings and their Connection tokens go;
+     * the request is served as plain HTTP/1.1. Other offered protocols stay. */
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        &fwd, "GET / HTTP/1.1\r\nHost: h\r\n" XF("h") KA);
+    REQ("GET / HTTP/1.1\r\nHost: h\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", &fwd,
+        "GET / HTTP/1.1\r\nHost: h\r\n" XF("h") KA);
+    REQ("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c, websocket\r\n\r\n",
+        &fwd,
+        "GET /ws HTTP/1.1\r\nHost: h\r\n" XF(
+            "h") "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    /* Extension methods go upstream as received, lower case included. */
+    REQ("QUERY /q HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab", &fwd,
+        "QUERY /q HTTP/1.1\r\nHost: h\r\n" XF("h") "Content-Length: 2\r\n" KA);
+    REQ("get / HTTP/1.1\r\nHost: h\r\n\r\n", &fwd, "get / HTTP/1.1\r\nHost: h\r\n" XF("h") KA);
+}
+
+/* The proxy's own answers at Max-Forwards: 0. */
+static void expect_local(const char *in, bool close, const char *want, int line)
+{
+    struct cap c;
+    struct px_h1_parser *p = parse(PX_H1_REQUEST, 0, in, strlen(in), &c);
+    CHECK(px_h1_local_answer(&c.head));
+    struct px_buf out = {0};
+    CHECK_INT(px_h1_local_answer_write(&c.head, close, &out), 0);
+    if (!out.data || strcmp(out.data, want) != 0)
+        fprintf(stderr, "local answer case at line %d\n", line);
+    CHECK_STR(out.data, want);
+    /* Content-Length is the body's length. */
+    const char *cl = strstr(out.data, "Content-Length: "), *body = strstr(out.data, "\r\n\r\n");
+    CHECK(cl && body && strtoul(cl + 16, NULL, 10) == strlen(body + 4));
+    px_buf_free(&out);
+    px_buf_free(&c.body);
+    px_h1_parser_free(p);
+}
+
+static void test_local_answers(void)
+{
+    expect_local("OPTIONS * HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n", false,
+                 "HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 __LINE__);
+    expect_local("OPTIONS /x HTTP/1.0\r\nMax-Forwards: 00\r\nConnection: keep-alive\r\n\r\n", false,
+                 "HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH\r\n"
+                 "Content-Length: 0\r\nConnection: keep-alive\r\n\r\n",
+                 __LINE__);
+    /* TRACE echoes the head as received, without credentials (RFC 9110 9.3.8). */
+    expect_local(
+        "TRACE /t?x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nAuthorization: Basic eA==\r\n"
+        "X-A:  a b \r\nCookie: s=1\r\nproxy-authorization: x\r\nVia: 1.1 p\r\n\r\n",
+        true,
+        "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: 71\r\n"
+        "Connection: close\r\n\r\n"
+        "TRACE /t?x HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nX-A: a b\r\nVia: 1.1 p\r\n\r\n",
+        __LINE__);
+    /* Not at 0, or not OPTIONS / TRACE: forwarded. */
+    static const char *const fwd_cases[] = {
+        "OPTIONS * HTTP/1.1\r\nHost: h\r\nMax-Forwards: 1\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++) {
+        struct cap c;
+        struct px_h1_parser *p = parse(PX_H1_REQUEST, 0, fwd_cases[i], strlen(fwd_cases[i]), &c);
+        CHECK(!px_h1_local_answer(&c.head));
+        px_buf_free(&c.body);
+        px_h1_parser_free(p);
+    }
 }
 
 static void expect_response(int method, const char *in, bool close, int client_minor,
@@ -430,6 +541,8 @@ static void test_numbers(void)
 
 int main(void)
 {
+    test_gateway();
+    test_local_answers();
     test_numbers();
     test_request_heads();
     test_response_heads();
