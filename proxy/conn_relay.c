@@ -1,7 +1,7 @@
 /* Client connections, part 2: the HTTP/1.1 request side (parsing, routing, forwarding the
  * head and body upstream), the response side (parsing, rewriting, streaming back through
- * TLS), WebSocket tunnels, retries on stale pooled connections, error answers and the
- * per-request accounting (stats, access log).
+ * TLS), WebSocket tunnels, retries on stale pooled connections (idempotent requests
+ * only), error answers and the per-request accounting (stats, access log).
  *
  * Order: the request parser pauses after each request; the next pipelined request is
  * parsed only once the current response is complete, so responses go out in order.
@@ -13,6 +13,7 @@
 #include "px_upstream.h"
 #include "px_worker.h"
 
+#include <llhttp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,14 +232,42 @@ static int up_acquire(struct px_conn *c, unsigned flags)
     return 0;
 }
 
+/* RFC 9110 9.2.2: the methods whose repetition has the effect of one request. Extension
+ * methods are not known to be idempotent. */
+static bool idempotent(int method_id)
+{
+    switch (method_id) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* A stale pooled connection failed before any response byte: try once more on a fresh
- * one when the request can be replayed (no body consumed yet). */
+ * one when the request can be replayed. The request may have reached the origin (the
+ * connection died under it, not before it), so only an idempotent request without a
+ * consumed body is sent again (RFC 9110 9.2.2: a proxy MUST NOT retry non-idempotent
+ * requests automatically); any other gets 502 from the caller, counted. Returns true
+ * when the retry took over (it answers its own errors). */
 static bool up_retry(struct px_conn *c)
 {
     if (c->retried || !c->uc || !c->uc_ready || !px_upconn_reused(c->uc) || c->resp_any ||
-        c->req_body_seen > 0 || c->req_upgrade)
+        c->req_upgrade)
         return false;
+    if (!idempotent(c->req_method_id) || c->req_body_seen > 0) {
+        c->w->stats.upstream_retries_refused++;
+        px_debug("conn %s: pooled connection to %s failed under %s, not retried", c->peer,
+                 c->upstream_name, c->method);
+        return false;
+    }
     px_debug("conn %s: stale pooled connection to %s, retrying", c->peer, c->upstream_name);
+    c->w->stats.upstream_retries++;
     c->retried = true;
     up_release(c, false);
     if (px_buf_append(&c->up.pending, c->req_head.data, c->req_head.len) < 0 ||

