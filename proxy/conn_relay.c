@@ -498,10 +498,11 @@ static int on_resp_head(void *ud, const struct px_h1_head *h)
 {
     struct px_conn *c = ud;
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
-        c->resp_interim = true; /* 1xx: relayed to HTTP/1.1 clients, then the final one */
-        if (c->req_minor >= 1)
-            px_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", h->status,
-                          px_h1_status_text(h->status));
+        /* 1xx: relayed whole (103's Link fields) to HTTP/1.1 clients (RFC 9110 15.2: none
+         * to HTTP/1.0), then the final one */
+        c->resp_interim = true;
+        if (c->req_minor >= 1 && px_h1_response_head_write(h, false, c->req_minor, &c->out) < 0)
+            return abort_status(c, 502);
         return 0;
     }
     c->resp_interim = false;

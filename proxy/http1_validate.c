@@ -14,7 +14,7 @@
  *   head longer than max_head (all bytes through the empty line), or more than
  *   max_headers header lines                                                     -> 431
  *   empty lines before a request line are skipped (RFC 9112 2.2); before a status line
- *   they are an error                                                            -> 502
+ *   they are an error, except up to 8 after an interim (1xx) response (aiohttp)  -> 502
  * Request line (checked as soon as its CRLF arrives, then again with the whole head):
  *   method SP request-target SP HTTP-version, exactly one SP each
  *   no SP at all (HTTP/0.9 style "GET /"), or no version                         -> 400

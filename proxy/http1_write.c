@@ -56,6 +56,8 @@ const char *px_h1_status_text(int status)
         return "Continue";
     case 101:
         return "Switching Protocols";
+    case 102:
+        return "Processing";
     case 103:
         return "Early Hints";
     case 200:

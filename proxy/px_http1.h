@@ -78,12 +78,14 @@ struct px_h1_callbacks {
 };
 /* Event order per message: on_head, on_body*, on_end, then px_h1_feed returns PX_H1_PAUSED.
  * Exceptions: an interim 1xx response (not 101) gets on_head only (status 1xx) and the
- * parser goes straight on with the final response in the same feed call; an upgrade (a
- * request with head.upgrade, or a 101 response) gets on_head only, then px_h1_feed returns
- * PX_H1_UPGRADED (no on_end: the connection is no longer HTTP). After PX_H1_UPGRADED,
- * px_h1_resume() readies the parser for a next message (e.g. the upstream refused the
- * upgrade). PX_H1_ERROR and PX_H1_ABORTED are terminal. A head's pointers are only valid
- * until the next message begins; an interim head's only during its on_head call. */
+ * parser goes straight on with the final response in the same feed call (empty lines after
+ * an interim response, as aiohttp sends after "100 Continue", are skipped; a response that
+ * begins with one is an error); an upgrade (a request with head.upgrade, or a 101
+ * response) gets on_head only, then px_h1_feed returns PX_H1_UPGRADED (no on_end: the
+ * connection is no longer HTTP). After PX_H1_UPGRADED, px_h1_resume() readies the parser
+ * for a next message (e.g. the upstream refused the upgrade). PX_H1_ERROR and
+ * PX_H1_ABORTED are terminal. A head's pointers are only valid until the next message
+ * begins; an interim head's only during its on_head call. */
 
 /* Return codes of px_h1_feed / px_h1_finish. */
 enum {

@@ -117,5 +117,72 @@ class NoReplay(Base):
         self.assertEqual(self.recorded_count(b"DELETE /echo HTTP/1.1\r\n"), 2)
 
 
+class Interim(Base):
+    """Interim (1xx) responses sent as raw bytes by upstream.py /interim."""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.make_certs()
+        cls.up = cls.class_upstream()
+        cls.port = h.free_port()
+        cls.tf = cls.class_twofold(cls.conf(cls.port, [cls.up.addr]), port=cls.port,
+                                   name="a.test")
+
+    def heads(self, path, client_version="HTTP/1.1"):
+        """Every head the client receives for GET path, then the final body."""
+        with self.conn(self.port) as c:
+            c.send(("GET %s %s\r\nHost: a.test\r\n\r\n" % (path, client_version)).encode())
+            heads = []
+            while True:
+                r = c.read_head()
+                heads.append(r)
+                if r.status >= 200:
+                    break
+            body = c.read_exact(int(r.header("Content-Length")))
+        return heads, body
+
+    LINKS = ["</style.css>; rel=preload; as=style", "</app.js>; rel=preload; as=script"]
+
+    def test_early_hints_with_link_fields(self):
+        # Before: "HTTP/1.1 103 Early Hints" without a single field (RFC 8297: the Link
+        # fields are the point of 103).
+        heads, body = self.heads("/interim?codes=103")
+        self.assertEqual([(r.status, r.reason) for r in heads],
+                         [(103, "Early Hints"), (200, "OK")])
+        self.assertEqual(heads[0].header_all("Link"), self.LINKS)
+        self.assertEqual(body, b"final\n")
+
+    def test_processing_and_several_interims(self):
+        # Before: "102 Unknown".
+        heads, body = self.heads("/interim?codes=102,103,100")
+        self.assertEqual([(r.status, r.reason) for r in heads],
+                         [(102, "Processing"), (103, "Early Hints"), (100, "Continue"),
+                          (200, "OK")])
+        self.assertEqual(heads[1].header_all("Link"), self.LINKS)
+        self.assertEqual(body, b"final\n")
+
+    def test_empty_line_after_interim_tolerated(self):
+        # aiohttp writes an empty line after "100 Continue". Before: 502. HAProxy 2.6
+        # tolerates it too (PeerComparison).
+        heads, body = self.heads("/interim?codes=100,103&blank=1")
+        self.assertEqual([r.status for r in heads], [100, 103, 200])
+        self.assertEqual(body, b"final\n")
+
+    def test_http10_client_gets_no_interim(self):
+        # RFC 9110 15.2: no 1xx to an HTTP/1.0 client.
+        heads, body = self.heads("/interim?codes=102,103", "HTTP/1.0")
+        self.assertEqual([r.status for r in heads], [200])
+        self.assertEqual(body, b"final\n")
+
+    def test_curl_shows_early_hints(self):
+        r = h.curl(self.port, "a.test", "/interim?codes=103", self.certs.ca)
+        self.assertEqual((r.rc, r.status), (0, 200), r.err)
+        err = r.err
+        self.assertIn("< HTTP/1.1 103 Early Hints", err)
+        for link in self.LINKS:
+            self.assertIn("< Link: %s" % link, err)
+        self.assertEqual(r.body, b"final\n")
+
+
 if __name__ == "__main__":
     h.main()

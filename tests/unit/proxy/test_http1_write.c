@@ -217,6 +217,16 @@ static void test_response_heads(void)
          "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     RESP(HTTP_POST, "HTTP/1.1 100 Continue\r\n\r\n", false, 1, PX_H1_BODY_NONE,
          "HTTP/1.1 100 Continue\r\n\r\n");
+    /* Interim heads keep their fields (103's Link, RFC 8297), lose hop-by-hop ones, and get
+     * no framing or Connection field; 102's text is "Processing". */
+    RESP(HTTP_GET,
+         "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: X-Hop\r\n"
+         "X-Hop: 1\r\nLink: </b.js>; rel=preload\r\n\r\n",
+         true, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+         "Link: </b.js>; rel=preload\r\n\r\n");
+    RESP(HTTP_GET, "HTTP/1.1 102 \r\n\r\n", false, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 102 Processing\r\n\r\n");
     RESP(HTTP_GET,
          "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
          "Sec-WebSocket-Accept: a=\r\n\r\n",
