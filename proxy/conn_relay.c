@@ -44,6 +44,15 @@ static void limits_of(const struct px_conn *c, struct px_h1_limits *lim)
     lim->max_headers = l->max_headers;
 }
 
+/* Responses are held to their own limits; the status line only to the head size. */
+static void response_limits_of(const struct px_conn *c, struct px_h1_limits *lim)
+{
+    const struct px_limits *l = &c->gen->cfg->limits;
+    lim->max_request_line = l->max_resp_head;
+    lim->max_head = l->max_resp_head;
+    lim->max_headers = l->max_resp_headers;
+}
+
 int px_conn_relay_init(struct px_conn *c)
 {
     struct px_h1_limits lim;
@@ -192,7 +201,7 @@ static void up_attach(struct px_conn *c, struct px_upconn *uc)
     snprintf(c->upstream_name, sizeof c->upstream_name, "%s", px_upconn_server(uc));
     if (c->resp_parser_dirty || !c->resp_parser) {
         struct px_h1_limits lim;
-        limits_of(c, &lim);
+        response_limits_of(c, &lim);
         px_h1_parser_free(c->resp_parser);
         c->resp_parser = px_h1_parser_new(PX_H1_RESPONSE, &lim, &resp_cb, c);
         c->resp_parser_dirty = false;

@@ -29,8 +29,12 @@ enum px_h1_body {
     PX_H1_BODY_EOF = 3, /* response delimited by connection close */
 };
 
+/* Limits of one parser. Requests and responses get their own (the config's max_head_size /
+ * max_headers vs max_response_head_size / max_response_headers): an application's
+ * response head (many Set-Cookie fields) is not a client's request head. Trailer sections
+ * are held to max_head and max_headers too. */
 struct px_h1_limits {
-    size_t max_request_line; /* -> 414 */
+    size_t max_request_line; /* -> 414 (responses: the status line; 502) */
     size_t max_head;         /* total head bytes -> 431 */
     unsigned max_headers;    /* -> 431 */
 };

@@ -184,5 +184,52 @@ class Interim(Base):
         self.assertEqual(r.body, b"final\n")
 
 
+class ResponseLimits(Base):
+    """max_response_headers / max_response_head_size, and trailers."""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.make_certs()
+        cls.up = cls.class_upstream()
+        cls.port = h.free_port()
+        # request limits set low on purpose: they must not apply to responses;
+        # max_response_head_size keeps its default (64k), max_response_headers is set
+        conf = cls.conf(cls.port, [cls.up.addr], {"max_headers": "50", "max_head_size": "8k",
+                                                   "max_response_headers": "150"})
+        cls.tf = cls.class_twofold(conf, port=cls.port, name="a.test")
+
+    def get(self, path, headers=()):
+        with self.conn(self.port) as c:
+            return c.request("GET", path, "a.test", headers=headers)
+
+    def test_120_set_cookie_fields(self):
+        # Before: 502 (the response was held to max_headers = 100, a request limit).
+        # HAProxy 2.6 answers 502 here too (tune.http.maxhdr 101); nginx 1.22 passes it
+        # (its limit is proxy_buffer_size bytes): twofold sides with the application.
+        r = self.get("/fields?n=120")
+        self.assertEqual(r.status, 200, r)
+        cookies = r.header_all("Set-Cookie")
+        self.assertEqual(len(cookies), 120)
+        self.assertEqual(cookies[119], "c119=".ljust(16, "x"))
+
+    def test_response_head_of_60k(self):
+        # 140 fields of 430 bytes: ~61 KiB, under the 64 KiB default.
+        r = self.get("/fields?n=140&size=430&name=X-Big")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.header_all("X-Big")), 140)
+
+    def test_over_max_response_headers_502(self):
+        # n fields plus the upstream's Content-Length: 150 fields pass, 151 do not
+        self.assertEqual(self.get("/fields?n=149").status, 200)
+        self.assertEqual(self.get("/fields?n=150").status, 502)
+
+    def test_over_max_response_head_size_502(self):
+        # 140 fields of 480 bytes: ~68 KiB
+        self.assertEqual(self.get("/fields?n=140&size=480&name=X-Big").status, 502)
+
+    def test_request_limits_unchanged(self):
+        hdrs = [("X-F%d" % i, "v") for i in range(51)]
+        self.assertEqual(self.get("/bytes?n=1", hdrs).status, 431)
+
 if __name__ == "__main__":
     h.main()
