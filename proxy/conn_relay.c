@@ -25,9 +25,11 @@ static int on_req_end(void *ud);
 static int on_resp_head(void *ud, const struct px_h1_head *h);
 static int on_resp_body(void *ud, const char *p, size_t n);
 static int on_resp_end(void *ud);
+static int on_resp_trailer(void *ud, const struct px_h1_header *f);
 
-static const struct px_h1_callbacks req_cb = {on_req_head, on_req_body, on_req_end};
-static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end};
+static const struct px_h1_callbacks req_cb = {on_req_head, on_req_body, on_req_end, NULL};
+static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end,
+                                               on_resp_trailer};
 
 /* Set by a parser callback that returns non-zero: the status to answer with. */
 static int abort_status(struct px_conn *c, int status)
@@ -113,7 +115,7 @@ static void request_reset(struct px_conn *c)
     c->path_len = 0;
     c->upstream_name[0] = '\0';
     c->resp_any = c->resp_started = c->resp_interim = c->resp_ended = false;
-    c->resp_chunked = c->resp_keep_alive = false;
+    c->resp_chunked = c->resp_keep_alive = c->resp_trailers = false;
     c->resp_status = 0;
     c->resp_bytes = 0;
 }
@@ -373,6 +375,7 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     c->req_method_id = h->method_id;
     c->req_minor = h->http_minor;
     c->req_keep_alive = h->keep_alive;
+    c->req_te_trailers = px_h1_te_trailers(h);
     c->req_body = h->body;
     c->req_upgrade = h->upgrade;
     if (!h->keep_alive || c->draining || c->w->draining)
@@ -546,6 +549,19 @@ static int on_resp_body(void *ud, const char *p, size_t n)
     return r ? abort_status(c, 502) : 0;
 }
 
+/* Trailers go to a client that offered "TE: trailers" when its body is chunked from the
+ * upstream too; to any other client they are dropped (RFC 9110 6.5.1 allows discarding). */
+static int on_resp_trailer(void *ud, const struct px_h1_header *f)
+{
+    struct px_conn *c = ud;
+    if (!c->resp_chunked || !c->req_te_trailers || c->resp_interim)
+        return 0;
+    if (!c->resp_trailers && px_h1_chunk_last_open(&c->out) < 0)
+        return abort_status(c, 502);
+    c->resp_trailers = true;
+    return px_h1_trailer_write(&c->out, f) < 0 ? abort_status(c, 502) : 0;
+}
+
 static int on_resp_end(void *ud)
 {
     struct px_conn *c = ud;
@@ -553,7 +569,8 @@ static int on_resp_end(void *ud)
         c->resp_interim = false;
         return 0;
     }
-    if (c->resp_chunked && px_h1_chunk_last(&c->out) < 0)
+    if (c->resp_chunked &&
+        (c->resp_trailers ? px_h1_chunk_end(&c->out) : px_h1_chunk_last(&c->out)) < 0)
         return abort_status(c, 502);
     c->resp_ended = true;
     return 0;

@@ -401,12 +401,15 @@ static int trailer_line_end(struct px_h1_parser *p)
         message_end(p);
         return 1;
     }
-    int st = px_h1_trailer_check(p->tbuf, p->tlen, &reason);
+    struct px_h1_header f;
+    int st = px_h1_trailer_check(p->tbuf, p->tlen, &f, &reason);
     if (st != 0)
         return fail(p, st, reason);
     if (++p->n_lines > p->lim.max_headers)
         return fail(p, 431, "too many trailer fields");
     p->tlen = 0;
+    if (p->cb.on_trailer && p->cb.on_trailer(p->ud, &f) != 0)
+        return stop(p);
     return 0;
 }
 

@@ -292,12 +292,13 @@ int px_h1_start_line_check(enum px_h1_kind kind, const char *line, size_t len, c
                                  : status_line(line, len, &h, reason);
 }
 
-int px_h1_trailer_check(const char *line, size_t len, const char **reason)
+int px_h1_trailer_check(const char *line, size_t len, struct px_h1_header *out, const char **reason)
 {
     struct px_h1_header f;
     int st = header_line(line, len, &f, reason);
     if (st != 0)
         return st;
+    *out = f;
     if (PX_H1_IS(f.name, f.name_len, "content-length") ||
         PX_H1_IS(f.name, f.name_len, "transfer-encoding") || PX_H1_IS(f.name, f.name_len, "host")) {
         *reason = "framing or Host field in trailers";

@@ -77,8 +77,13 @@ struct px_h1_callbacks {
     int (*on_head)(void *ud, const struct px_h1_head *head);
     /* Decoded body bytes (chunk framing removed). Same return convention. */
     int (*on_body)(void *ud, const char *p, size_t n);
-    /* The message is complete (trailers are dropped). */
+    /* The message is complete. */
     int (*on_end)(void *ud);
+    /* One trailer field of a chunked message, in order, between the last on_body and
+     * on_end; f and what it points to are valid only during the call. Validated like a
+     * header line; framing fields and Host in trailers are errors. NULL: trailers are
+     * parsed and dropped. Same return convention. */
+    int (*on_trailer)(void *ud, const struct px_h1_header *f);
 };
 /* Event order per message: on_head, on_body*, on_end, then px_h1_feed returns PX_H1_PAUSED.
  * Exceptions: an interim 1xx response (not 101) gets on_head only (status 1xx) and the
@@ -144,7 +149,8 @@ struct px_h1_forward {
 };
 
 /* Request head as sent upstream: hop-by-hop headers removed (Connection and the headers it
- * names, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade unless upgrading), Host kept
+ * names, Keep-Alive, Proxy-Connection, TE (re-sent as "TE: trailers" with "Connection: te,
+ * keep-alive" when px_h1_te_trailers), Trailer, Upgrade unless upgrading), Host kept
  * (a request without one gets the absolute-form authority or fwd->host, first in line),
  * X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set, framing canonical:
  * "Content-Length: N" or "Transfer-Encoding: chunked", always HTTP/1.1 with keep-alive
@@ -172,6 +178,20 @@ enum px_h1_body px_h1_response_framing(const struct px_h1_head *h, int client_mi
 int px_h1_chunk_begin(struct px_buf *out, size_t n);
 int px_h1_chunk_end(struct px_buf *out);
 int px_h1_chunk_last(struct px_buf *out);
+
+/* A last-chunk with trailers: px_h1_chunk_last_open ("0\r\n"), px_h1_trailer_write for
+ * each field, then px_h1_chunk_end ("\r\n") closes the trailer section. The trailer
+ * writer leaves out hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Upgrade): a trailer cannot change how this connection is handled. */
+int px_h1_chunk_last_open(struct px_buf *out);
+int px_h1_trailer_write(struct px_buf *out, const struct px_h1_header *f);
+
+/* True when request h offers "TE: trailers" (HTTP/1.1 only: TE and chunked responses do
+ * not exist in HTTP/1.0). Such a client will not discard trailer fields, so the proxy
+ * relays response trailers to it and offers "TE: trailers" upstream in its name (RFC 9110
+ * 10.1.4, 6.5.1); other TE members (transfer codings) are between the client and this
+ * proxy and are not forwarded. */
+bool px_h1_te_trailers(const struct px_h1_head *h);
 
 /* A short complete error response ("502 Bad Gateway" etc) with a text body and
  * Connection: close when close is true. */

@@ -141,7 +141,7 @@ static void check_rewrite(const struct ctl *c, const struct px_h1_head *h, const
     put_body(fr, body, blen, &out);
 
     struct reparse rp = {0};
-    const struct px_h1_callbacks cb = {re_head, re_body, re_end};
+    const struct px_h1_callbacks cb = {re_head, re_body, re_end, NULL};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_RESPONSE, &relimits, &cb, &rp);
     FUZZ_CHECK(p != NULL);
     px_h1_expect_response_to(p, c->method);
@@ -241,7 +241,7 @@ static bool feed_piece(struct run *r, struct px_h1_parser *p, const char *d, siz
 
 static void run_feed(struct run *r, const char *d, size_t n, const size_t *cuts, size_t ncuts)
 {
-    const struct px_h1_callbacks cb = {on_head, on_body, on_end};
+    const struct px_h1_callbacks cb = {on_head, on_body, on_end, NULL};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_RESPONSE, &limits, &cb, r);
     FUZZ_CHECK(p != NULL);
     px_h1_expect_response_to(p, r->ctl.method);

@@ -184,6 +184,24 @@ class Interim(Base):
         self.assertEqual(r.body, b"final\n")
 
 
+def read_chunked_with_trailers(c):
+    """(body, [(name, value)] trailers) of a chunked body on HttpConn c."""
+    out = []
+    while True:
+        n = int(c.read_line().split(b";")[0].strip(), 16)
+        if n == 0:
+            break
+        out.append(c.read_exact(n))
+        c.read_exact(2)
+    trailers = []
+    while True:
+        line = c.read_line()
+        if line == b"\r\n":
+            return b"".join(out), trailers
+        k, _, v = line.decode("latin-1").partition(":")
+        trailers.append((k.strip(), v.strip()))
+
+
 class ResponseLimits(Base):
     """max_response_headers / max_response_head_size, and trailers."""
 
@@ -230,6 +248,90 @@ class ResponseLimits(Base):
     def test_request_limits_unchanged(self):
         hdrs = [("X-F%d" % i, "v") for i in range(51)]
         self.assertEqual(self.get("/bytes?n=1", hdrs).status, 431)
+
+    def trailers(self, te):
+        headers = [("TE", te)] if te else []
+        with self.conn(self.port) as c:
+            c.send(h.request_bytes("GET", "/trailers", "a.test", headers=headers))
+            r = c.read_head()
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.tokens("transfer-encoding"), ["chunked"])
+            body, trailers = read_chunked_with_trailers(c)
+            # the connection stays usable after the trailer section
+            self.assertEqual(c.request("GET", "/bytes?n=2", "a.test").body, h.pattern(2))
+        return r, json.loads(body), trailers
+
+    def test_trailers_relayed_when_client_sent_te_trailers(self):
+        # Before: trailers dropped, and TE never reached the upstream. TE is hop-by-hop,
+        # but "trailers" says "I do not discard trailers", which holds for twofold exactly
+        # when it holds for its client: so it is forwarded as "TE: trailers" then, and only
+        # then (HAProxy 2.6 does the same; nginx 1.22 drops TE and trailers alike).
+        r, doc, trailers = self.trailers("trailers")
+        self.assertEqual(trailers, [("X-Checksum", "abc123"), ("X-Done", "yes")])
+        te = [v for k, v in doc["headers"] if k.lower() == "te"]
+        self.assertEqual(te, ["trailers"])
+
+    def test_te_other_codings_not_forwarded(self):
+        # Only the "trailers" member goes on; transfer codings offered by the client are
+        # between the client and twofold.
+        r, doc, trailers = self.trailers("gzip;q=0.5, trailers")
+        self.assertEqual([v for k, v in doc["headers"] if k.lower() == "te"], ["trailers"])
+        self.assertEqual(len(trailers), 2)
+
+    def test_trailers_dropped_without_te(self):
+        # RFC 9110 6.5.1: trailers may be discarded; without "TE: trailers" the client did
+        # not say it would process them. (HAProxy relays them regardless.)
+        r, doc, trailers = self.trailers(None)
+        self.assertEqual(trailers, [])
+        self.assertEqual([v for k, v in doc["headers"] if k.lower() == "te"], [])
+
+    def test_http10_client_gets_no_trailers(self):
+        with self.conn(self.port) as c:
+            c.send(b"GET /trailers HTTP/1.0\r\nHost: a.test\r\nTE: trailers\r\n\r\n")
+            data = c.read_to_eof()
+        self.assertIn(b"\r\n\r\n{", data)
+        self.assertNotIn(b"X-Checksum", data)
+
+
+class PeerComparison(Base):
+    """HAProxy 2.6 on the cases where the behaviour is an RFC reading: the empty line after
+    an interim response and TE: trailers. (nginx 1.22 relays no 1xx at all and strips TE,
+    so it is no reference here.)"""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.make_certs()
+
+    def start_haproxy(self, upstream):
+        port = h.free_port()
+        path = os.path.join(self.tmp, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n"
+                    "  timeout server 10s\nfrontend f\n  bind 127.0.0.1:%d\n"
+                    "  default_backend b\nbackend b\n  server s1 %s\n" % (port, upstream.addr))
+        self.track(h.Proc("haproxy", ["haproxy", "-db", "-f", path], self.tmp))
+        deadline = time.monotonic() + 10
+        while not h.port_accepts(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return port
+
+    def test_haproxy_agrees(self):
+        if subprocess.run(["which", "haproxy"], capture_output=True).returncode != 0:
+            self.skipTest("haproxy not installed")
+        up = self.start_upstream()
+        port = self.start_haproxy(up)
+        with h.HttpConn(port, tls=False) as c:
+            c.send(b"GET /interim?codes=100,103&blank=1 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            statuses = [c.read_head().status for _ in range(3)]
+            self.assertEqual(statuses, [100, 103, 200])
+            c.read_exact(6)
+            c.send(h.request_bytes("GET", "/trailers", "a.test", headers=[("TE", "trailers")]))
+            c.read_head()
+            body, trailers = read_chunked_with_trailers(c)
+        te = [v for k, v in json.loads(body)["headers"] if k.lower() == "te"]
+        self.assertEqual(te, ["trailers"])
+        self.assertEqual([k.lower() for k, v in trailers], ["x-checksum", "x-done"])
+
 
 if __name__ == "__main__":
     h.main()

@@ -74,7 +74,7 @@ static int on_end(void *ud)
     return 0;
 }
 
-static const struct px_h1_callbacks cbs = {on_head, on_body, on_end};
+static const struct px_h1_callbacks cbs = {on_head, on_body, on_end, NULL};
 static const struct px_h1_limits lim = {
     .max_request_line = 256, .max_head = 1024, .max_headers = 16};
 
