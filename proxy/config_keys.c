@@ -53,6 +53,10 @@ const struct px_key px_keys[] = {
     {PX_K_PROXY, "via", "pseudonym|off", "twofold", false, px_conv_via, P(via),
      "received-by name of the Via entry added to every forwarded request (RFC 9110 7.6.3): "
      "a token, optionally :port; off adds none and forwards Via as received"},
+    {PX_K_PROXY, "max_response_head_size", "size", "64k", false, px_conv_size,
+     P(limits.max_resp_head), "largest upstream response head (else 502)"},
+    {PX_K_PROXY, "max_response_headers", "count", "200", false, px_conv_count,
+     P(limits.max_resp_headers), "most header fields in an upstream response (else 502)"},
     {PX_K_PROXY, "max_connections", "count", "10000", false, px_conv_count,
      P(limits.max_connections), "client connections per worker; accepting pauses at the cap"},
     {PX_K_PROXY, "write_watermark", "size", "64k", false, px_conv_size, P(limits.write_watermark),

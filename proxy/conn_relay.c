@@ -1,7 +1,7 @@
 /* Client connections, part 2: the HTTP/1.1 request side (parsing, routing, forwarding the
  * head and body upstream), the response side (parsing, rewriting, streaming back through
- * TLS), WebSocket tunnels, retries on stale pooled connections, error answers and the
- * per-request accounting (stats, access log).
+ * TLS), WebSocket tunnels, retries on stale pooled connections (idempotent requests
+ * only), error answers and the per-request accounting (stats, access log).
  *
  * Order: the request parser pauses after each request; the next pipelined request is
  * parsed only once the current response is complete, so responses go out in order.
@@ -13,6 +13,7 @@
 #include "px_upstream.h"
 #include "px_worker.h"
 
+#include <llhttp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +25,11 @@ static int on_req_end(void *ud);
 static int on_resp_head(void *ud, const struct px_h1_head *h);
 static int on_resp_body(void *ud, const char *p, size_t n);
 static int on_resp_end(void *ud);
+static int on_resp_trailer(void *ud, const struct px_h1_header *f);
 
-static const struct px_h1_callbacks req_cb = {on_req_head, on_req_body, on_req_end};
-static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end};
+static const struct px_h1_callbacks req_cb = {on_req_head, on_req_body, on_req_end, NULL};
+static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end,
+                                               on_resp_trailer};
 
 /* Set by a parser callback that returns non-zero: the status to answer with. */
 static int abort_status(struct px_conn *c, int status)
@@ -41,6 +44,15 @@ static void limits_of(const struct px_conn *c, struct px_h1_limits *lim)
     lim->max_request_line = l->max_request_line;
     lim->max_head = l->max_head;
     lim->max_headers = l->max_headers;
+}
+
+/* Responses are held to their own limits; the status line only to the head size. */
+static void response_limits_of(const struct px_conn *c, struct px_h1_limits *lim)
+{
+    const struct px_limits *l = &c->gen->cfg->limits;
+    lim->max_request_line = l->max_resp_head;
+    lim->max_head = l->max_resp_head;
+    lim->max_headers = l->max_resp_headers;
 }
 
 int px_conn_relay_init(struct px_conn *c)
@@ -104,7 +116,7 @@ static void request_reset(struct px_conn *c)
     c->path_len = 0;
     c->upstream_name[0] = '\0';
     c->resp_any = c->resp_started = c->resp_interim = c->resp_ended = false;
-    c->resp_chunked = c->resp_keep_alive = false;
+    c->resp_chunked = c->resp_keep_alive = c->resp_trailers = false;
     c->resp_status = 0;
     c->resp_bytes = 0;
 }
@@ -192,7 +204,7 @@ static void up_attach(struct px_conn *c, struct px_upconn *uc)
     snprintf(c->upstream_name, sizeof c->upstream_name, "%s", px_upconn_server(uc));
     if (c->resp_parser_dirty || !c->resp_parser) {
         struct px_h1_limits lim;
-        limits_of(c, &lim);
+        response_limits_of(c, &lim);
         px_h1_parser_free(c->resp_parser);
         c->resp_parser = px_h1_parser_new(PX_H1_RESPONSE, &lim, &resp_cb, c);
         c->resp_parser_dirty = false;
@@ -232,14 +244,42 @@ static int up_acquire(struct px_conn *c, unsigned flags)
     return 0;
 }
 
+/* RFC 9110 9.2.2: the methods whose repetition has the effect of one request. Extension
+ * methods are not known to be idempotent. */
+static bool idempotent(int method_id)
+{
+    switch (method_id) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* A stale pooled connection failed before any response byte: try once more on a fresh
- * one when the request can be replayed (no body consumed yet). */
+ * one when the request can be replayed. The request may have reached the origin (the
+ * connection died under it, not before it), so only an idempotent request without a
+ * consumed body is sent again (RFC 9110 9.2.2: a proxy MUST NOT retry non-idempotent
+ * requests automatically); any other gets 502 from the caller, counted. Returns true
+ * when the retry took over (it answers its own errors). */
 static bool up_retry(struct px_conn *c)
 {
     if (c->retried || !c->uc || !c->uc_ready || !px_upconn_reused(c->uc) || c->resp_any ||
-        c->req_body_seen > 0 || c->req_upgrade)
+        c->req_upgrade)
         return false;
+    if (!idempotent(c->req_method_id) || c->req_body_seen > 0) {
+        c->w->stats.upstream_retries_refused++;
+        px_debug("conn %s: pooled connection to %s failed under %s, not retried", c->peer,
+                 c->upstream_name, c->method);
+        return false;
+    }
     px_debug("conn %s: stale pooled connection to %s, retrying", c->peer, c->upstream_name);
+    c->w->stats.upstream_retries++;
     c->retried = true;
     up_release(c, false);
     if (px_buf_append(&c->up.pending, c->req_head.data, c->req_head.len) < 0 ||
@@ -336,6 +376,7 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     c->req_method_id = h->method_id;
     c->req_minor = h->http_minor;
     c->req_keep_alive = h->keep_alive;
+    c->req_te_trailers = px_h1_te_trailers(h);
     c->req_body = h->body;
     c->req_upgrade = h->upgrade;
     if (!h->keep_alive || c->draining || c->w->draining)
@@ -510,10 +551,11 @@ static int on_resp_head(void *ud, const struct px_h1_head *h)
 {
     struct px_conn *c = ud;
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
-        c->resp_interim = true; /* 1xx: relayed to HTTP/1.1 clients, then the final one */
-        if (c->req_minor >= 1)
-            px_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n\r\n", h->status,
-                          px_h1_status_text(h->status));
+        /* 1xx: relayed whole (103's Link fields) to HTTP/1.1 clients (RFC 9110 15.2: none
+         * to HTTP/1.0), then the final one */
+        c->resp_interim = true;
+        if (c->req_minor >= 1 && px_h1_response_head_write(h, false, c->req_minor, &c->out) < 0)
+            return abort_status(c, 502);
         return 0;
     }
     c->resp_interim = false;
@@ -548,6 +590,19 @@ static int on_resp_body(void *ud, const char *p, size_t n)
     return r ? abort_status(c, 502) : 0;
 }
 
+/* Trailers go to a client that offered "TE: trailers" when its body is chunked from the
+ * upstream too; to any other client they are dropped (RFC 9110 6.5.1 allows discarding). */
+static int on_resp_trailer(void *ud, const struct px_h1_header *f)
+{
+    struct px_conn *c = ud;
+    if (!c->resp_chunked || !c->req_te_trailers || c->resp_interim)
+        return 0;
+    if (!c->resp_trailers && px_h1_chunk_last_open(&c->out) < 0)
+        return abort_status(c, 502);
+    c->resp_trailers = true;
+    return px_h1_trailer_write(&c->out, f) < 0 ? abort_status(c, 502) : 0;
+}
+
 static int on_resp_end(void *ud)
 {
     struct px_conn *c = ud;
@@ -555,7 +610,8 @@ static int on_resp_end(void *ud)
         c->resp_interim = false;
         return 0;
     }
-    if (c->resp_chunked && px_h1_chunk_last(&c->out) < 0)
+    if (c->resp_chunked &&
+        (c->resp_trailers ? px_h1_chunk_end(&c->out) : px_h1_chunk_last(&c->out)) < 0)
         return abort_status(c, 502);
     c->resp_ended = true;
     return 0;

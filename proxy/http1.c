@@ -33,6 +33,9 @@
 
 #define EXT_MAX 4096 /* chunk extension bytes per message */
 
+/* Empty lines tolerated after an interim response (aiohttp sends one after 100 Continue). */
+#define INTERIM_BLANK_MAX 8
+
 enum state {
     S_HEAD,     /* scanning a head (or idle) */
     S_BODY,     /* llhttp is parsing the body */
@@ -55,6 +58,8 @@ struct px_h1_parser {
     size_t line_len;  /* content bytes of the current line */
     unsigned n_lines; /* complete non-empty lines in this section */
     bool cr;          /* the previous byte was CR */
+    bool past_1xx;    /* an interim response came first: empty lines are skipped */
+    unsigned blanks;  /* empty lines skipped so far */
     char *hbuf;       /* the raw head */
     size_t hlen, hcap;
     struct px_h1_header *hdrs;
@@ -133,6 +138,8 @@ static void new_message(struct px_h1_parser *p)
     p->line_len = 0;
     p->n_lines = 0;
     p->cr = false;
+    p->blanks = 0;
+    p->past_1xx = false;
     p->hlen = 0;
     memset(&p->head, 0, sizeof(p->head));
     p->head_done = p->msg_done = p->last_chunk = false;
@@ -248,7 +255,9 @@ static int start_line_end(struct px_h1_parser *p)
 
 /* Handles the LF that ends a head line; hbuf holds the head up to and including it.
  * Returns 0 to go on, 1 when the head is complete, 2 when an empty line before a request
- * line was skipped, -1 on error. */
+ * line (RFC 9112 2.2) or after an interim response was skipped, -1 on error. An empty
+ * line before a first status line is not tolerated: nothing legitimate sends it, and the
+ * bytes might be a previous message's leftovers. */
 static int head_line_end(struct px_h1_parser *p)
 {
     if (p->line_len > 0) {
@@ -258,8 +267,10 @@ static int head_line_end(struct px_h1_parser *p)
     }
     if (p->n_lines > 0)
         return 1;
-    if (p->kind == PX_H1_RESPONSE)
+    if (p->kind == PX_H1_RESPONSE && !p->past_1xx)
         return fail(p, 502, "empty line before the status line");
+    if (p->kind == PX_H1_RESPONSE && ++p->blanks > INTERIM_BLANK_MAX)
+        return fail(p, 502, "too many empty lines after an interim response");
     return 2;
 }
 
@@ -371,9 +382,10 @@ static void head_complete(struct px_h1_parser *p)
         p->state = S_UPGRADED;
     else if (!p->msg_done)
         p->state = S_BODY;
-    else if (p->kind == PX_H1_RESPONSE && p->head.status < 200)
+    else if (p->kind == PX_H1_RESPONSE && p->head.status < 200) {
         new_message(p); /* interim response: on with the final one */
-    else
+        p->past_1xx = true;
+    } else
         message_end(p);
 }
 
@@ -477,12 +489,15 @@ static int trailer_line_end(struct px_h1_parser *p)
         message_end(p);
         return 1;
     }
-    int st = px_h1_trailer_check(p->tbuf, p->tlen, &reason);
+    struct px_h1_header f;
+    int st = px_h1_trailer_check(p->tbuf, p->tlen, &f, &reason);
     if (st != 0)
         return fail(p, st, reason);
     if (++p->n_lines > p->lim.max_headers)
         return fail(p, 431, "too many trailer fields");
     p->tlen = 0;
+    if (p->cb.on_trailer && p->cb.on_trailer(p->ud, &f) != 0)
+        return stop(p);
     return 0;
 }
 

@@ -54,8 +54,9 @@ int px_h1_head_parse(enum px_h1_kind kind, const char *buf, size_t len, int req_
 int px_h1_start_line_check(enum px_h1_kind kind, const char *line, size_t len, const char **reason);
 
 /* Validates one trailer field line (without its CRLF): the header-line syntax rules, and
- * no framing fields (Content-Length, Transfer-Encoding) or Host. Returns 0 or 400. */
-int px_h1_trailer_check(const char *line, size_t len, const char **reason);
+ * no framing fields (Content-Length, Transfer-Encoding) or Host. Returns 0 or 400; *f
+ * gets the field (pointing into line) when the syntax is valid. */
+int px_h1_trailer_check(const char *line, size_t len, struct px_h1_header *f, const char **reason);
 
 /* The chunk-size line scanner (http1_chunk.c). Reset it before each chunk line. */
 struct px_h1_chunk_scan {

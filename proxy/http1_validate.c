@@ -14,7 +14,7 @@
  *   head longer than max_head (all bytes through the empty line), or more than
  *   max_headers header lines                                                     -> 431
  *   empty lines before a request line are skipped (RFC 9112 2.2); before a status line
- *   they are an error                                                            -> 502
+ *   they are an error, except up to 8 after an interim (1xx) response (aiohttp)  -> 502
  * Request line (checked as soon as its CRLF arrives, then again with the whole head):
  *   method SP request-target SP HTTP-version, exactly one SP each
  *   no SP at all (HTTP/0.9 style "GET /"), or no version                         -> 400
@@ -293,12 +293,13 @@ int px_h1_start_line_check(enum px_h1_kind kind, const char *line, size_t len, c
                                  : status_line(line, len, &h, reason);
 }
 
-int px_h1_trailer_check(const char *line, size_t len, const char **reason)
+int px_h1_trailer_check(const char *line, size_t len, struct px_h1_header *out, const char **reason)
 {
     struct px_h1_header f;
     int st = header_line(line, len, &f, reason);
     if (st != 0)
         return st;
+    *out = f;
     if (PX_H1_IS(f.name, f.name_len, "content-length") ||
         PX_H1_IS(f.name, f.name_len, "transfer-encoding") || PX_H1_IS(f.name, f.name_len, "host")) {
         *reason = "framing or Host field in trailers";

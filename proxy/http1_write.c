@@ -57,6 +57,8 @@ const char *px_h1_status_text(int status)
         return "Continue";
     case 101:
         return "Switching Protocols";
+    case 102:
+        return "Processing";
     case 103:
         return "Early Hints";
     case 200:
@@ -160,6 +162,23 @@ static bool connection_names_fields(const struct px_h1_head *h)
         size_t en;
         while (px_h1_list_next(&pos, end, &e, &en))
             if (en > 0 && !PX_H1_IS(e, en, "keep-alive") && !PX_H1_IS(e, en, "upgrade"))
+                return true;
+    }
+    return false;
+}
+
+bool px_h1_te_trailers(const struct px_h1_head *h)
+{
+    if (h->http_major != 1 || h->http_minor < 1)
+        return false;
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (!PX_H1_IS(f->name, f->name_len, "te"))
+            continue;
+        const char *pos = f->value, *end = f->value + f->value_len, *e;
+        size_t en;
+        while (px_h1_list_next(&pos, end, &e, &en))
+            if (PX_H1_IS(e, en, "trailers"))
                 return true;
     }
     return false;
@@ -315,6 +334,10 @@ static int request_fields(const struct px_h1_head *h, const struct px_h1_forward
         return -ENOMEM;
     if (h->upgrade)
         return PUT(out, "Connection: upgrade\r\n") || put_upgrade(out, h);
+    /* TE is hop-by-hop, so it is sent with the "te" connection option (RFC 9110 10.1.4);
+     * only its "trailers" member is this proxy's to offer (see px_h1_te_trailers). */
+    if (px_h1_te_trailers(h))
+        return PUT(out, "TE: trailers\r\nConnection: te, keep-alive\r\n");
     return PUT(out, "Connection: keep-alive\r\n");
 }
 
@@ -496,6 +519,26 @@ int px_h1_chunk_end(struct px_buf *out)
 int px_h1_chunk_last(struct px_buf *out)
 {
     return PUT(out, "0\r\n\r\n");
+}
+
+int px_h1_chunk_last_open(struct px_buf *out)
+{
+    return PUT(out, "0\r\n");
+}
+
+int px_h1_trailer_write(struct px_buf *out, const struct px_h1_header *f)
+{
+    const char *s = f->name;
+    size_t n = f->name_len, mark = out->len;
+    if (PX_H1_IS(s, n, "connection") || PX_H1_IS(s, n, "keep-alive") ||
+        PX_H1_IS(s, n, "proxy-connection") || PX_H1_IS(s, n, "te") || PX_H1_IS(s, n, "trailer") ||
+        PX_H1_IS(s, n, "upgrade"))
+        return 0;
+    if (put_field(out, f)) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int px_h1_error_response_write(int status, bool close, struct px_buf *out)

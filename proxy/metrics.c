@@ -180,6 +180,12 @@ static void render_stats(struct px_buf *b, const struct px_stats *st, size_t con
             st->upstream_reuses);
     counter(b, "twofold_upstream_connect_failures_total", "Failed upstream connects.",
             st->upstream_connect_failures);
+    counter(b, "twofold_upstream_retries_total",
+            "Requests sent again after a pooled upstream connection failed under them.",
+            st->upstream_retries);
+    counter(b, "twofold_upstream_retries_refused_total",
+            "Requests answered 502 instead: not idempotent, or a body was already sent.",
+            st->upstream_retries_refused);
     counter(b, "twofold_bytes_received_total", "Bytes received from clients (TLS).", st->bytes_in);
     counter(b, "twofold_bytes_sent_total", "Bytes sent to clients (TLS).", st->bytes_out);
 }
@@ -260,6 +266,8 @@ void px_metrics_render(const struct px_server *s, const struct px_worker_report 
         sum.upstream_connects += st->upstream_connects;
         sum.upstream_reuses += st->upstream_reuses;
         sum.upstream_connect_failures += st->upstream_connect_failures;
+        sum.upstream_retries += st->upstream_retries;
+        sum.upstream_retries_refused += st->upstream_retries_refused;
         sum.bytes_in += st->bytes_in;
         sum.bytes_out += st->bytes_out;
         conns += reports[i].conns;

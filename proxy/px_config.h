@@ -60,6 +60,8 @@ struct px_limits {
     unsigned max_request_line; /* 8 KiB -> 414 */
     unsigned max_head;         /* 16 KiB -> 431 */
     unsigned max_headers;      /* 100 -> 431 */
+    unsigned max_resp_head;    /* upstream response head, 64 KiB -> 502 */
+    unsigned max_resp_headers; /* upstream response fields, 200 -> 502 */
     unsigned max_connections;  /* per worker, 10000; accept pauses at the cap */
     unsigned write_watermark;  /* backpressure: 64 KiB */
     unsigned body_min_rate;    /* request body bytes/s over each body_ms window: 1 KiB */

@@ -68,6 +68,7 @@ struct px_conn {
     bool req_active, req_done, req_upgrade;
     enum px_h1_body req_body;
     bool req_keep_alive;
+    bool req_te_trailers; /* the client offered "TE: trailers": relay response trailers */
     int req_method_id, req_minor;
     uint64_t req_body_seen; /* decoded body bytes consumed from the client */
     uint64_t body_mark;     /* req_body_seen at the start of the body-rate window */
@@ -92,6 +93,7 @@ struct px_conn {
     bool resp_interim;      /* inside a 1xx interim response */
     bool resp_ended;        /* the response parser reported the end */
     bool resp_chunked;      /* re-chunk the body towards the client */
+    bool resp_trailers;     /* a trailer section towards the client is open */
     bool resp_keep_alive;
     bool tunnel;
     int resp_status;

@@ -29,8 +29,12 @@ enum px_h1_body {
     PX_H1_BODY_EOF = 3, /* response delimited by connection close */
 };
 
+/* Limits of one parser. Requests and responses get their own (the config's max_head_size /
+ * max_headers vs max_response_head_size / max_response_headers): an application's
+ * response head (many Set-Cookie fields) is not a client's request head. Trailer sections
+ * are held to max_head and max_headers too. */
 struct px_h1_limits {
-    size_t max_request_line; /* -> 414 */
+    size_t max_request_line; /* -> 414 (responses: the status line; 502) */
     size_t max_head;         /* total head bytes -> 431 */
     unsigned max_headers;    /* -> 431 */
 };
@@ -83,17 +87,24 @@ struct px_h1_callbacks {
     int (*on_head)(void *ud, const struct px_h1_head *head);
     /* Decoded body bytes (chunk framing removed). Same return convention. */
     int (*on_body)(void *ud, const char *p, size_t n);
-    /* The message is complete (trailers are dropped). */
+    /* The message is complete. */
     int (*on_end)(void *ud);
+    /* One trailer field of a chunked message, in order, between the last on_body and
+     * on_end; f and what it points to are valid only during the call. Validated like a
+     * header line; framing fields and Host in trailers are errors. NULL: trailers are
+     * parsed and dropped. Same return convention. */
+    int (*on_trailer)(void *ud, const struct px_h1_header *f);
 };
 /* Event order per message: on_head, on_body*, on_end, then px_h1_feed returns PX_H1_PAUSED.
  * Exceptions: an interim 1xx response (not 101) gets on_head only (status 1xx) and the
- * parser goes straight on with the final response in the same feed call; an upgrade (a
- * request with head.upgrade, or a 101 response) gets on_head only, then px_h1_feed returns
- * PX_H1_UPGRADED (no on_end: the connection is no longer HTTP). After PX_H1_UPGRADED,
- * px_h1_resume() readies the parser for a next message (e.g. the upstream refused the
- * upgrade). PX_H1_ERROR and PX_H1_ABORTED are terminal. A head's pointers are only valid
- * until the next message begins; an interim head's only during its on_head call. */
+ * parser goes straight on with the final response in the same feed call (empty lines after
+ * an interim response, as aiohttp sends after "100 Continue", are skipped; a response that
+ * begins with one is an error); an upgrade (a request with head.upgrade, or a 101
+ * response) gets on_head only, then px_h1_feed returns PX_H1_UPGRADED (no on_end: the
+ * connection is no longer HTTP). After PX_H1_UPGRADED, px_h1_resume() readies the parser
+ * for a next message (e.g. the upstream refused the upgrade). PX_H1_ERROR and
+ * PX_H1_ABORTED are terminal. A head's pointers are only valid until the next message
+ * begins; an interim head's only during its on_head call. */
 
 /* Return codes of px_h1_feed / px_h1_finish. */
 enum {
@@ -150,13 +161,14 @@ struct px_h1_forward {
 };
 
 /* Request head as sent upstream: hop-by-hop headers removed (Connection and the headers it
- * names, Keep-Alive, Proxy-Connection, TE, Trailer, HTTP2-Settings, Upgrade unless
- * upgrading; an Upgrade to h2c or h2 is never forwarded: RFC 9113 3.1 forbids h2c over
- * TLS, and the upstream hop is HTTP/1.1), Host kept (a request without one gets fwd->host,
- * first in line), an absolute-form target sent as origin-form with Host replaced by its
- * authority (RFC 9112 3.2.2; "*" for OPTIONS without a path, 3.2.4), Max-Forwards of
- * OPTIONS and TRACE decremented, X-Forwarded-For appended, X-Forwarded-Proto and
- * X-Forwarded-Host set, "1.<minor> <fwd->via>" appended to Via, framing canonical:
+ * names, Keep-Alive, Proxy-Connection, TE (re-sent as "TE: trailers" with "Connection: te,
+ * keep-alive" when px_h1_te_trailers), Trailer, HTTP2-Settings, Upgrade unless upgrading;
+ * an Upgrade to h2c or h2 is never forwarded: RFC 9113 3.1 forbids h2c over TLS, and the
+ * upstream hop is HTTP/1.1), Host kept (a request without one gets fwd->host, first in
+ * line), an absolute-form target sent as origin-form with Host replaced by its authority
+ * (RFC 9112 3.2.2; "*" for OPTIONS without a path, 3.2.4), Max-Forwards of OPTIONS and
+ * TRACE decremented, X-Forwarded-For appended, X-Forwarded-Proto and X-Forwarded-Host set,
+ * "1.<minor> <fwd->via>" appended to Via, framing canonical:
  * "Content-Length: N" or "Transfer-Encoding: chunked", always HTTP/1.1 with keep-alive
  * (or "Connection: upgrade" plus Upgrade when upgrading). */
 int px_h1_request_head_write(const struct px_h1_head *h, const struct px_h1_forward *fwd,
@@ -193,6 +205,20 @@ enum px_h1_body px_h1_response_framing(const struct px_h1_head *h, int client_mi
 int px_h1_chunk_begin(struct px_buf *out, size_t n);
 int px_h1_chunk_end(struct px_buf *out);
 int px_h1_chunk_last(struct px_buf *out);
+
+/* A last-chunk with trailers: px_h1_chunk_last_open ("0\r\n"), px_h1_trailer_write for
+ * each field, then px_h1_chunk_end ("\r\n") closes the trailer section. The trailer
+ * writer leaves out hop-by-hop fields (Connection, Keep-Alive, Proxy-Connection, TE,
+ * Trailer, Upgrade): a trailer cannot change how this connection is handled. */
+int px_h1_chunk_last_open(struct px_buf *out);
+int px_h1_trailer_write(struct px_buf *out, const struct px_h1_header *f);
+
+/* True when request h offers "TE: trailers" (HTTP/1.1 only: TE and chunked responses do
+ * not exist in HTTP/1.0). Such a client will not discard trailer fields, so the proxy
+ * relays response trailers to it and offers "TE: trailers" upstream in its name (RFC 9110
+ * 10.1.4, 6.5.1); other TE members (transfer codings) are between the client and this
+ * proxy and are not forwarded. */
+bool px_h1_te_trailers(const struct px_h1_head *h);
 
 /* A short complete error response ("502 Bad Gateway" etc) with a text body and
  * Connection: close when close is true. */

@@ -24,6 +24,9 @@ struct px_stats {
     uint64_t accepted, active, handshakes_failed;
     uint64_t requests, responses_by_class[6]; /* [1]..[5]: 1xx..5xx */
     uint64_t upstream_connects, upstream_reuses, upstream_connect_failures;
+    /* a pooled connection died under a request before any response byte: sent again on a
+     * fresh one, or answered 502 because a replay was unsafe (RFC 9110 9.2.2) */
+    uint64_t upstream_retries, upstream_retries_refused;
     uint64_t bytes_in, bytes_out;
 };
 

@@ -57,7 +57,7 @@ struct verdict {
 static struct verdict feed(bool response, const char *msg, size_t n, const size_t *cuts,
                            size_t ncuts, struct run *r)
 {
-    const struct px_h1_callbacks cb = {on_head, on_body, on_end};
+    const struct px_h1_callbacks cb = {on_head, on_body, on_end, NULL};
     struct px_h1_parser *p =
         px_h1_parser_new(response ? PX_H1_RESPONSE : PX_H1_REQUEST, &limits, &cb, r);
     FUZZ_CHECK(p != NULL);

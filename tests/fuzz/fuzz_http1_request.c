@@ -285,7 +285,7 @@ static void check_rewrite(const struct px_h1_head *h, const char *body, size_t b
         FUZZ_CHECK(blen == 0);
     }
     struct reparse rp = {0};
-    const struct px_h1_callbacks cb = {re_head, re_body, re_end};
+    const struct px_h1_callbacks cb = {re_head, re_body, re_end, NULL};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_REQUEST, &relimits, &cb, &rp);
     FUZZ_CHECK(p != NULL);
     size_t used = 0;
@@ -344,7 +344,7 @@ static int on_end(void *ud)
 /* Feeds d[0..n) in the pieces [0,cuts[0]), [cuts[0],cuts[1]), ... [cuts[ncuts-1],n). */
 static void run_feed(struct run *r, const char *d, size_t n, const size_t *cuts, size_t ncuts)
 {
-    const struct px_h1_callbacks cb = {on_head, on_body, on_end};
+    const struct px_h1_callbacks cb = {on_head, on_body, on_end, NULL};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_REQUEST, &limits, &cb, r);
     FUZZ_CHECK(p != NULL);
     size_t start = 0;

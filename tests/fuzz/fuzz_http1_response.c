@@ -6,7 +6,8 @@
  * Properties (a broken one aborts):
  *  1. Split independence: fed whole, split at two input-derived points and (short inputs)
  *     byte by byte, the transcript is the same: every head (interim ones too), every body,
- *     pause / upgrade offsets, the verdict and the verdict at end of input (EOF bodies).
+ *     every trailer field, pause / upgrade offsets, the verdict and the verdict at end of
+ *     input (EOF bodies).
  *  2. For every final response (fed whole), px_h1_response_head_write's output carries at
  *     most one framing field, never both, and the one px_h1_response_framing() announces;
  *     re-parsed with its body re-framed that way, it gives the same status, the same
@@ -141,7 +142,7 @@ static void check_rewrite(const struct ctl *c, const struct px_h1_head *h, const
     put_body(fr, body, blen, &out);
 
     struct reparse rp = {0};
-    const struct px_h1_callbacks cb = {re_head, re_body, re_end};
+    const struct px_h1_callbacks cb = {re_head, re_body, re_end, NULL};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_RESPONSE, &relimits, &cb, &rp);
     FUZZ_CHECK(p != NULL);
     px_h1_expect_response_to(p, c->method);
@@ -203,6 +204,28 @@ static void flush_body(struct run *r, const char *tag)
     r->body.len = 0;
 }
 
+/* A trailer field comes after the body of a final response, already validated: it is
+ * never a framing field, and the relay's writer gives it back as one field line. */
+static int on_trailer(void *ud, const struct px_h1_header *f)
+{
+    struct run *r = ud;
+    FUZZ_CHECK(r->head != NULL && r->head->body == PX_H1_BODY_CHUNKED);
+    FUZZ_CHECK(f->name_len > 0);
+    FUZZ_CHECK(!(f->name_len == 14 && strncasecmp(f->name, "content-length", 14) == 0));
+    FUZZ_CHECK(!(f->name_len == 17 && strncasecmp(f->name, "transfer-encoding", 17) == 0));
+    struct px_buf line = {0};
+    FUZZ_CHECK(px_h1_trailer_write(&line, f) == 0);
+    FUZZ_CHECK(line.len == 0 || (line.len == f->name_len + 2 + f->value_len + 2 &&
+                                 memcmp(line.data + line.len - 2, "\r\n", 2) == 0));
+    px_buf_free(&line);
+    FUZZ_CHECK(px_buf_printf(&r->log, "[trailer ") == 0);
+    fuzz_h1_log_span(&r->log, f->name, f->name_len);
+    FUZZ_CHECK(px_buf_printf(&r->log, ": ") == 0);
+    fuzz_h1_log_span(&r->log, f->value, f->value_len);
+    FUZZ_CHECK(px_buf_printf(&r->log, "]") == 0);
+    return 0;
+}
+
 static int on_end(void *ud)
 {
     struct run *r = ud;
@@ -241,7 +264,7 @@ static bool feed_piece(struct run *r, struct px_h1_parser *p, const char *d, siz
 
 static void run_feed(struct run *r, const char *d, size_t n, const size_t *cuts, size_t ncuts)
 {
-    const struct px_h1_callbacks cb = {on_head, on_body, on_end};
+    const struct px_h1_callbacks cb = {on_head, on_body, on_end, on_trailer};
     struct px_h1_parser *p = px_h1_parser_new(PX_H1_RESPONSE, &limits, &cb, r);
     FUZZ_CHECK(p != NULL);
     px_h1_expect_response_to(p, r->ctl.method);

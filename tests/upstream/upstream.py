@@ -29,10 +29,24 @@ Routes (any method unless said otherwise; HEAD on any route gives the head witho
   /conns            200, body = number of TCP connections accepted so far
   /ws               WebSocket (RFC 6455): 101 handshake, then echoes text/binary frames,
                     answers ping with pong and close with close
+  /interim?codes=102,103&blank=1
+                    raw interim responses before a 200 "final\n": one per code, in order
+                    (102 "Processing", 103 "Early Hints" with two Link fields, 100
+                    "Continue", any other "Interim"); blank=1 sends an empty line after
+                    each (aiohttp does so after 100 Continue)
+  /fields?n=N&size=S&name=Set-Cookie
+                    200 with N fields called name (default Set-Cookie), values
+                    "cN=" padded to S bytes (default 16)
+  /trailers         chunked 200 whose body is the JSON of /echo-headers, followed by
+                    the trailer fields "X-Checksum: abc123" and "X-Done: yes"
 Expect: 100-continue gets "100 Continue" before the body is read (?expect=417 on any route
 answers 417 instead and does not read the body).
 
 --name NAME adds "X-Upstream: NAME" to every response (tests with several upstreams).
+
+--answers N answers N requests per connection (without "Connection: close"), then reads
+the next request's head (recorded) and closes without answering: a pooled connection that
+dies under the next request, as a restarting or idle-timing-out origin does.
 
 --record FILE appends every raw byte received to FILE as it arrives (one write per recv,
 so concurrent connections interleave only at recv boundaries): a test can assert exactly
@@ -200,7 +214,7 @@ def head_bytes(status, reason, headers):
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-REASONS = {200: "OK", 101: "Switching Protocols", 204: "No Content", 304: "Not Modified",
+REASONS = {100: "Continue", 102: "Processing", 103: "Early Hints", 200: "OK", 101: "Switching Protocols", 204: "No Content", 304: "Not Modified",
            400: "Bad Request", 404: "Not Found", 417: "Expectation Failed",
            500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -215,13 +229,15 @@ class Handler(socketserver.BaseRequestHandler):
             self.conn_no = srv.conns
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(self.request, srv.record)
+        answered = 0
         try:
             while True:
                 req = read_head(conn)
-                if req is None:
-                    return
+                if req is None or answered == srv.answers:
+                    return  # (--answers: the head was read and recorded; no answer)
                 if not self.serve(conn, req):
                     return
+                answered += 1
         except (Closed, OSError, ValueError):
             return
 
@@ -263,12 +279,41 @@ class Handler(socketserver.BaseRequestHandler):
                 ("Content-Type", "application/octet-stream")]
         return self.respond(conn, req, 200, req.body, hdrs, chunked=req.query.get("chunked") == "1")
 
+    def headers_doc(self, req):
+        return {"method": req.method, "target": req.target, "path": req.path,
+                "version": req.version, "headers": req.headers, "framing": req.framing,
+                "body_length": len(req.body), "conn": self.conn_no,
+                "peer": "%s:%d" % self.client_address[:2]}
+
+    def r_interim(self, conn, req):
+        codes = [int(c) for c in req.query.get("codes", "103").split(",") if c]
+        out = b""
+        for code in codes:
+            hdrs = [("Link", "</style.css>; rel=preload; as=style"),
+                    ("Link", "</app.js>; rel=preload; as=script")] if code == 103 else []
+            out += head_bytes(code, REASONS.get(code, "Interim"), hdrs)
+            if req.query.get("blank") == "1":
+                out += b"\r\n"
+        conn.send(out)
+        return self.respond(conn, req, 200, b"final\n")
+
+    def r_fields(self, conn, req):
+        n = int(req.query.get("n", "1"))
+        size = int(req.query.get("size", "16"))
+        name = req.query.get("name", "Set-Cookie")
+        hdrs = [(name, ("c%d=" % i).ljust(size, "x")) for i in range(n)]
+        return self.respond(conn, req, 200, b"fields\n", hdrs)
+
+    def r_trailers(self, conn, req):
+        body = json.dumps(self.headers_doc(req)).encode()
+        hdrs = [("Content-Type", "application/json"), ("Trailer", "X-Checksum, X-Done"),
+                ("Transfer-Encoding", "chunked")] + self.server.extra_headers
+        conn.send(head_bytes(200, "OK", hdrs) + b"%x\r\n%s\r\n" % (len(body), body)
+                  + b"0\r\nX-Checksum: abc123\r\nX-Done: yes\r\n\r\n")
+        return req.keep_alive()
+
     def r_echo_headers(self, conn, req):
-        doc = {"method": req.method, "target": req.target, "path": req.path,
-               "version": req.version, "headers": req.headers, "framing": req.framing,
-               "body_length": len(req.body), "conn": self.conn_no,
-               "peer": "%s:%d" % self.client_address[:2]}
-        body = json.dumps(doc).encode()
+        body = json.dumps(self.headers_doc(req)).encode()
         return self.respond(conn, req, 200, body, [("Content-Type", "application/json")])
 
     def r_bytes(self, conn, req):
@@ -369,7 +414,8 @@ ROUTES = {"/echo": Handler.r_echo, "/echo-headers": Handler.r_echo_headers,
           "/stream": Handler.r_stream, "/delay": Handler.r_delay, "/close": Handler.r_close,
           "/invalid": Handler.r_invalid, "/truncated": Handler.r_truncated,
           "/badframing": Handler.r_badframing, "/slowread": Handler.r_slowread,
-          "/status": Handler.r_status,
+          "/status": Handler.r_status, "/interim": Handler.r_interim,
+          "/fields": Handler.r_fields, "/trailers": Handler.r_trailers,
           "/conns": Handler.r_conns}
 
 
@@ -426,8 +472,9 @@ class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, record_path, name=None):
+    def __init__(self, addr, record_path, name=None, answers=None):
         super().__init__(addr, Handler)
+        self.answers = answers
         self.extra_headers = [("X-Upstream", name)] if name else []
         self.lock = threading.Lock()
         self.conns = 0
@@ -448,9 +495,11 @@ def main():
     ap.add_argument("--listen", required=True, help="HOST:PORT (port 0: any free port)")
     ap.add_argument("--record", help="append every received byte to this file")
     ap.add_argument("--name", help='add "X-Upstream: NAME" to every response')
+    ap.add_argument("--answers", type=int,
+                    help="answer N requests per connection, then close under the next")
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
-    srv = Server((host, int(port)), args.record, args.name)
+    srv = Server((host, int(port)), args.record, args.name, args.answers)
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever to return: run it off the main thread.

@@ -481,9 +481,10 @@ def sha256(data):
 
 class Upstream:
     """tests/upstream/upstream.py on a free port (or port). record=True: .record_path gets
-    every byte it receives. name: every response carries "X-Upstream: name"."""
+    every byte it receives. name: every response carries "X-Upstream: name". args: more
+    upstream.py options (e.g. ["--answers", "1"])."""
 
-    def __init__(self, logdir, record=False, name=None, port=0):
+    def __init__(self, logdir, record=False, name=None, port=0, args=()):
         tag = name or "upstream"
         self.record_path = os.path.join(logdir, "%s.%d.rec" % (tag, time.monotonic_ns()))
         argv = [sys.executable, UPSTREAM_PY, "--listen", "127.0.0.1:%d" % port]
@@ -492,6 +493,7 @@ class Upstream:
             open(self.record_path, "wb").close()
         if name:
             argv += ["--name", name]
+        argv += list(args)
         self.proc = Proc(tag, argv, logdir, stdout_pipe=True)
         line = self.proc.read_line(10)
         if not line or not line.startswith("READY "):
@@ -681,8 +683,8 @@ class TestCase(unittest.TestCase):
         self._procs.append(proc)
         return proc
 
-    def start_upstream(self, record=False, name=None, port=0):
-        up = Upstream(self.tmp, record=record, name=name, port=port)
+    def start_upstream(self, record=False, name=None, port=0, args=()):
+        up = Upstream(self.tmp, record=record, name=name, port=port, args=args)
         self.track(up.proc)
         return up
 

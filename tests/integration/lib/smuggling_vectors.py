@@ -346,9 +346,14 @@ NORMALISED = [
          b"GET /echo HTTP/1.1\r\nHost: a.test\r\n" + FWD + KEEP, b""),
     Norm("hop_by_hop_dropped",
          get([b"Connection: keep-alive, X-Hop", b"X-Hop: 1", b"Keep-Alive: timeout=5",
-              b"TE: trailers", b"Proxy-Connection: keep-alive", b"Trailer: X-T",
+              b"TE: gzip", b"Proxy-Connection: keep-alive", b"Trailer: X-T",
               b"X-Kept: 2"], target=b"/echo"),
          b"GET /echo HTTP/1.1\r\nHost: a.test\r\nX-Kept: 2\r\n" + FWD + KEEP, b""),
+    # TE is hop-by-hop; its "trailers" member is offered again in the proxy's own name
+    Norm("te_trailers_offered",
+         get([b"TE: gzip, trailers", b"Connection: TE"], target=b"/echo"),
+         b"GET /echo HTTP/1.1\r\nHost: a.test\r\n" + FWD
+         + b"TE: trailers\r\nConnection: te, keep-alive\r\n\r\n", b""),
     Norm("forwarded_for_appended",
          get([b"X-Forwarded-For: 192.0.2.1", b"X-Forwarded-Proto: http",
               b"X-Forwarded-Host: evil.test"], target=b"/echo"),

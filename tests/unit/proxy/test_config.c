@@ -340,6 +340,8 @@ static void test_defaults(void)
     CHECK_INT(cfg->limits.max_request_line, 8192);
     CHECK_INT(cfg->limits.max_head, 16384);
     CHECK_INT(cfg->limits.max_headers, 100);
+    CHECK_INT(cfg->limits.max_resp_head, 65536);
+    CHECK_INT(cfg->limits.max_resp_headers, 200);
     CHECK_INT(cfg->limits.max_connections, 10000);
     CHECK_INT(cfg->limits.write_watermark, 65536);
     CHECK_INT(cfg->certs.policy.min_version, TLS1_2_VERSION);

@@ -190,7 +190,7 @@ static int c_end(void *ud)
     return c->stop_at_end;
 }
 
-static const struct px_h1_callbacks ccb = {c_head, c_body, c_end};
+static const struct px_h1_callbacks ccb = {c_head, c_body, c_end, NULL};
 static const struct px_h1_limits lim = {1024, 4096, 32};
 
 static int feed_str(struct px_h1_parser *p, struct ctx *c, const char *s, size_t *used)

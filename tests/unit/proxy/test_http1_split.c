@@ -76,7 +76,7 @@ static int on_end(void *ud)
     return 0;
 }
 
-static const struct px_h1_callbacks cbs = {on_head, on_body, on_end};
+static const struct px_h1_callbacks cbs = {on_head, on_body, on_end, NULL};
 static const struct px_h1_limits lim = {
     .max_request_line = 256, .max_head = 1024, .max_headers = 16};
 
@@ -287,6 +287,14 @@ static const struct valid_case valid[] = {
       "RES 103 'Early Hints' m=3 1.1 body=0 cl=0 ka=1 up=0 ec=0 {Link=</s>}\n"
       "RES 200 'OK' m=3 1.1 body=2 cl=0 ka=1 up=0 ec=0 {Transfer-Encoding=chunked}\nB:abc\n"
       "END\nPAUSED@125\nFINISH 0\n"),
+    /* an empty line after an interim response (aiohttp after 100 Continue) is skipped */
+    V(R, HTTP_POST,
+      "HTTP/1.1 100 Continue\r\n\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+      "RES 100 'Continue' m=3 1.1 body=0 cl=0 ka=1 up=0 ec=0 {}\n"
+      "RES 102 'Processing' m=3 1.1 body=0 cl=0 ka=1 up=0 ec=0 {}\n"
+      "RES 200 'OK' m=3 1.1 body=1 cl=2 ka=1 up=0 ec=0 {Content-Length=2}\nB:ok\n"
+      "END\nPAUSED@98\nFINISH 0\n"),
     V(R, HTTP_GET, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
       "RES 200 'OK' m=1 1.1 body=3 cl=0 ka=0 up=0 ec=0 {Content-Type=text/plain}\n"
       "B:until the end\nEND\nFINISH 0\n"),
@@ -505,6 +513,13 @@ static const struct invalid_case invalid[] = {
     X(R, "HTTP/1.0 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", 502,
       "101 in an HTTP/1.0 response"),
     X(R, "\r\nHTTP/1.1 200 OK\r\n\r\n", 502, "empty line before the status line"),
+    /* the tolerance is for the interim response's own message only, and bounded */
+    X(R, "HTTP/1.1 204 No Content\r\n\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 502,
+      "empty line before the status line"),
+    X(R,
+      "HTTP/1.1 103 Early Hints\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"
+      "HTTP/1.1 200 OK\r\n\r\n",
+      502, "too many empty lines after an interim response"),
     X(R, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nq\r\n", 502,
       "Invalid character in chunk size"),
 };

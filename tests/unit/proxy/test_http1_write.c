@@ -36,7 +36,16 @@ static int cap_end(void *ud)
     return 0;
 }
 
-static const struct px_h1_callbacks cb = {cap_head, cap_body, cap_end};
+static const struct px_h1_callbacks cb = {cap_head, cap_body, cap_end, NULL};
+
+/* Trailer fields re-written the way the relay does (into the cap's body buffer). */
+static int cap_trailer(void *ud, const struct px_h1_header *f)
+{
+    struct cap *c = ud;
+    if (c->ends++ == 0 && px_h1_chunk_last_open(&c->body) != 0)
+        return -1;
+    return px_h1_trailer_write(&c->body, f);
+}
 static const struct px_h1_limits lim = {1024, 8192, 64};
 
 /* Parses one message (in[0..len)); the caller frees the parser after using c->head. */
@@ -84,7 +93,7 @@ static void test_request_heads(void)
                    "Keep-Alive: timeout=5\r\n"
                    "X-Secret: s\r\n"
                    "Proxy-Connection: keep-alive\r\n"
-                   "TE: trailers\r\n"
+                   "TE: gzip\r\n"
                    "Trailer: X-T\r\n"
                    "Upgrade: h2c\r\n"
                    "Accept: */*\r\n"
@@ -113,6 +122,20 @@ static void test_request_heads(void)
         "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
         "X-Forwarded-Host: h\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n",
         __LINE__);
+    /* "TE: trailers" is offered upstream in the proxy's name, as a connection option (RFC
+     * 9110 10.1.4); the client's transfer codings are not; HTTP/1.0 has no TE. */
+    expect_request("GET /g HTTP/1.1\r\nHost: h\r\nTE: gzip;q=0.5, Trailers\r\n"
+                   "Connection: TE\r\n\r\n",
+                   &fwd,
+                   "GET /g HTTP/1.1\r\nHost: h\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: h\r\nTE: trailers\r\nConnection: te, keep-alive\r\n\r\n",
+                   __LINE__);
+    expect_request("GET /g HTTP/1.0\r\nHost: h\r\nTE: trailers\r\n\r\n", &fwd,
+                   "GET /g HTTP/1.1\r\nHost: h\r\n"
+                   "X-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n"
+                   "X-Forwarded-Host: h\r\nConnection: keep-alive\r\n\r\n",
+                   __LINE__);
     /* Expect kept from an HTTP/1.1 client. */
     expect_request(
         "PUT /u HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\nx", &fwd,
@@ -328,6 +351,16 @@ static void test_response_heads(void)
          "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     RESP(HTTP_POST, "HTTP/1.1 100 Continue\r\n\r\n", false, 1, PX_H1_BODY_NONE,
          "HTTP/1.1 100 Continue\r\n\r\n");
+    /* Interim heads keep their fields (103's Link, RFC 8297), lose hop-by-hop ones, and get
+     * no framing or Connection field; 102's text is "Processing". */
+    RESP(HTTP_GET,
+         "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nConnection: X-Hop\r\n"
+         "X-Hop: 1\r\nLink: </b.js>; rel=preload\r\n\r\n",
+         true, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n"
+         "Link: </b.js>; rel=preload\r\n\r\n");
+    RESP(HTTP_GET, "HTTP/1.1 102 \r\n\r\n", false, 1, PX_H1_BODY_NONE,
+         "HTTP/1.1 102 Processing\r\n\r\n");
     RESP(HTTP_GET,
          "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
          "Sec-WebSocket-Accept: a=\r\n\r\n",
@@ -539,6 +572,38 @@ static void test_numbers(void)
     }
 }
 
+/* A last-chunk with trailers: the fields in order, hop-by-hop ones left out. */
+static void test_trailers(void)
+{
+    const char *in = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+                     "X-Checksum: abc\r\nTE: trailers\r\nConnection: close\r\n"
+                     "Keep-Alive: 1\r\nx-two:2\r\nTrailer: x\r\nUpgrade: h2c\r\n\r\n";
+    const struct px_h1_callbacks tcb = {cap_head, NULL, NULL, cap_trailer};
+    struct cap c;
+    memset(&c, 0, sizeof c);
+    struct px_h1_parser *p = px_h1_parser_new(PX_H1_RESPONSE, &lim, &tcb, &c);
+    size_t used = 0;
+    CHECK_INT(px_h1_feed(p, in, strlen(in), &used), PX_H1_PAUSED);
+    CHECK_INT(used, strlen(in));
+    CHECK_INT(c.ends, 7);
+    CHECK_INT(px_h1_chunk_end(&c.body), 0);
+    CHECK_STR(c.body.data, "0\r\nX-Checksum: abc\r\nx-two: 2\r\n\r\n");
+    px_h1_parser_free(p);
+    /* the same fed one byte at a time */
+    struct cap d;
+    memset(&d, 0, sizeof d);
+    p = px_h1_parser_new(PX_H1_RESPONSE, &lim, &tcb, &d);
+    int rc = PX_H1_OK;
+    for (size_t i = 0; i < strlen(in) && rc == PX_H1_OK; i++)
+        rc = px_h1_feed(p, in + i, 1, &used);
+    CHECK_INT(rc, PX_H1_PAUSED);
+    CHECK_INT(px_h1_chunk_end(&d.body), 0);
+    CHECK_STR(d.body.data, c.body.data);
+    px_buf_free(&c.body);
+    px_buf_free(&d.body);
+    px_h1_parser_free(p);
+}
+
 int main(void)
 {
     test_gateway();
@@ -548,6 +613,7 @@ int main(void)
     test_response_heads();
     test_reparse();
     test_chunks();
+    test_trailers();
     test_errors();
     test_buf();
     return tt_done();
