@@ -303,8 +303,8 @@ bool cs_hello_has_version(const struct cs_hello *h, uint16_t v);
 
 /* From a live SSL inside the ClientHello callback. Returns 0 or negative. */
 int cs_hello_from_ssl(SSL *ssl, struct cs_hello *out);
-/* From raw bytes: a TLS record or a bare handshake message holding a ClientHello.
- * Returns 0, or negative with a reason in err. */
+/* From raw bytes: TLS records (one, or several a large hello is split over) or a bare
+ * handshake message holding a ClientHello. Returns 0, or negative with a reason in err. */
 int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen);
 
 /* Why a handshake failed. Beyond NO_CERT and UNKNOWN_SNI (the callback's own refusals),

@@ -1,7 +1,7 @@
 /* ClientHello capabilities: from a live SSL (inside the ClientHello callback) or from raw
- * bytes (a TLS record, a bare handshake message, or an SSLv2-format hello as very old
+ * bytes (TLS records, a bare handshake message, or an SSLv2-format hello as very old
  * clients send). The raw parser reads untrusted input: every length is checked against
- * what remains before it is used, and it never allocates.
+ * what remains before it is used; it allocates only to join a hello split over records.
  *
  * GREASE values (RFC 8701, 0x?a?a) are dropped from every list. No list is kept: each is
  * reduced while it is read to the bits struct cs_hello documents, so a list of any length
@@ -15,6 +15,7 @@
 #include "cs.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A bounds-checked reader over one span of input. */
@@ -420,7 +421,7 @@ static int parse_sslv2(struct rd *r, struct cs_hello *h, char *err, size_t errle
     return 0;
 }
 
-/* Unwraps one TLS handshake record; a hello spread over several records is refused. */
+/* Unwraps one TLS handshake record. */
 static int unwrap_record(struct rd *r, char *err, size_t errlen)
 {
     unsigned type, version, len;
@@ -442,11 +443,52 @@ static int unwrap_record(struct rd *r, char *err, size_t errlen)
     return 0;
 }
 
+static int parse_message(struct rd r, struct cs_hello *out, char *err, size_t errlen);
+
+/* The fragments of consecutive handshake records, joined: a hello over 16 KiB must be
+ * split (RFC 8446 5.1). The parser's one allocation, on this path alone (explain and
+ * tests; the handshake reads OpenSSL's reassembled message through cs_hello_from_ssl). */
+static int parse_records(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen)
+{
+    struct rd r = {p, n}, frag;
+    uint8_t *joined = malloc(n), *w = joined;
+    int rc;
+
+    if (!joined) {
+        seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    while (r.n > 0 && r.p[0] == 22) {
+        frag = r;
+        if (unwrap_record(&frag, err, errlen) < 0) {
+            free(joined);
+            return -1;
+        }
+        memcpy(w, frag.p, frag.n);
+        w += frag.n;
+        r.p += 5 + frag.n, r.n -= 5 + frag.n;
+    }
+    rc = parse_message((struct rd){joined, (size_t)(w - joined)}, out, err, errlen);
+    free(joined);
+    return rc;
+}
+
+/* True when the record at p holds less of the handshake message than it declares and
+ * another record follows. */
+static bool split_over_records(const uint8_t *p, size_t n)
+{
+    struct rd r = {p, n};
+    size_t len;
+    unsigned type;
+
+    if (unwrap_record(&r, NULL, 0) < 0 || !rd_u8(&r, &type) || !rd_u24(&r, &len))
+        return false;
+    return len > r.n && n > 5 + (((size_t)p[3] << 8) | p[4]);
+}
+
 int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen)
 {
-    struct rd r = {p, n}, body;
-    unsigned type;
-    size_t len;
+    struct rd r = {p, n};
 
     memset(out, 0, sizeof(*out));
     seterr(err, errlen, "%s", "");
@@ -456,8 +498,20 @@ int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, 
     }
     if (p[0] & 0x80)
         return parse_sslv2(&r, out, err, errlen);
+    if (p[0] == 22 && split_over_records(p, n))
+        return parse_records(p, n, out, err, errlen);
     if (p[0] == 22 && unwrap_record(&r, err, errlen) < 0)
         return -1;
+    return parse_message(r, out, err, errlen);
+}
+
+/* A bare handshake message holding a ClientHello. */
+static int parse_message(struct rd r, struct cs_hello *out, char *err, size_t errlen)
+{
+    struct rd body;
+    unsigned type;
+    size_t len;
+
     if (!rd_u8(&r, &type) || !rd_u24(&r, &len)) {
         seterr(err, errlen, "handshake header truncated");
         return -1;
@@ -467,8 +521,7 @@ int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, 
         return -1;
     }
     if (!rd_sub(&r, len, &body)) {
-        seterr(err, errlen, "ClientHello truncated: %zu of %zu bytes (or split over records)", r.n,
-               len);
+        seterr(err, errlen, "ClientHello truncated: %zu of %zu bytes", r.n, len);
         return -1;
     }
     if (parse_body(&body, out, err, errlen) < 0)

@@ -238,8 +238,8 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
     if (idx < 0)
         return hello_fail(ssl, idx, CS_FAIL_PROTOCOL, al, SSL_AD_INTERNAL_ERROR);
     SSL_set_info_callback(ssl, info_cb);
-    if (cs_hello_from_ssl(ssl, &h) != 0)
-        return hello_defer(ssl, idx, CS_FAIL_DECODE);
+    if (cs_hello_from_ssl(ssl, &h) != 0) /* a malformed SNI list, or not a host name */
+        return hello_fail(ssl, idx, CS_FAIL_DECODE, al, SSL_AD_DECODE_ERROR);
     const struct cs_entry *e = cs_snapshot_lookup(s, h.has_sni ? h.sni : NULL, NULL);
     if (cs_select(e, &h, &s->suites, &ch) != 0 || !ch.cert) {
         enum cs_fail f = ch.fail != CS_FAIL_NONE ? ch.fail : CS_FAIL_NO_CERT;

@@ -255,6 +255,19 @@ class TlsHelloLimits(h.TestCase):
         self.assertIn("supported_groups", out)
         self.assertEqual(answer(self.port, records(msg)), ("alert", 40))
 
+    def test_explain_split_hello(self):
+        """A hello over two records (10,000 unknown suites before ECDHE-RSA): explain joins
+        the records and predicts what the server does."""
+        wire = records(hello(ciphers=unknown(10000) + [0xc02f]))
+        self.assertEqual(wire.count(b"\x16\x03\x01"), 2)
+        r = h.run_twofold(["explain", "-c", self.tf.conf_path, "--clienthello", wire.hex()],
+                          timeout=60)
+        out = r.stdout.decode() + r.stderr.decode()
+        self.assertEqual(r.returncode, 0, out)
+        self.assertRegex(out, r"result: RSA-2048", out)
+        self.assertIn("10001 offered", out)
+        self.assertEqual(answer(self.port, wire), ("served", None))
+
 
 if __name__ == "__main__":
     h.main()

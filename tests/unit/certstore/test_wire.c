@@ -318,6 +318,8 @@ static struct outcome run(const struct fixture *f, const struct craft *c)
     encode(c, &msg);
     recordify(&msg, &wire);
     memset(&o, 0, sizeof(o));
+    struct cs_hello *from_records = malloc(sizeof(*from_records));
+    int rc_records = cs_hello_parse(wire.b, wire.n, from_records, err, sizeof(err));
     if (cs_hello_parse(msg.b, msg.n, &h, err, sizeof(err)) != 0) {
         fprintf(stderr, "parse: %s\n", err);
         o.ch.fail = CS_FAIL_DECODE;
@@ -325,6 +327,11 @@ static struct outcome run(const struct fixture *f, const struct craft *c)
         cs_select(cs_snapshot_lookup(f->snap, h.has_sni ? h.sni : NULL, NULL), &h,
                   cs_snapshot_suites(f->snap), &o.ch);
     }
+    /* the records (one, or several joined) parse as the bare message does */
+    CHECK(rc_records ==
+          (o.ch.fail == CS_FAIL_DECODE && !o.ch.cert && o.ch.reason[0] == '\0' ? -1 : 0));
+    CHECK(rc_records != 0 || memcmp(from_records, &h, sizeof(h)) == 0);
+    free(from_records);
     o.tf = answer(cs_snapshot_base_ctx(f->snap), &wire);
     o.alone = answer(f->alone, &wire);
     /* served with the predicted certificate, or refused for the predicted reason: with the
