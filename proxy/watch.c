@@ -268,11 +268,14 @@ static uint64_t sig_stat(const char *path, const char *name)
         int e = errno;
         return fnv(h, &e, sizeof(e));
     }
+    /* A directory's size and mtime change with every entry written in it (an access log):
+     * only its identity counts, its entries are summed on their own. */
+    bool dir = S_ISDIR(st.st_mode);
     uint64_t v[6] = {st.st_dev,
                      st.st_ino,
-                     (uint64_t)st.st_size,
-                     (uint64_t)st.st_mtim.tv_sec,
-                     (uint64_t)st.st_mtim.tv_nsec,
+                     dir ? 0 : (uint64_t)st.st_size,
+                     dir ? 0 : (uint64_t)st.st_mtim.tv_sec,
+                     dir ? 0 : (uint64_t)st.st_mtim.tv_nsec,
                      st.st_mode};
     return fnv(h, v, sizeof(v));
 }
@@ -388,6 +391,8 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
         px_debug("watch %s: %s", d->path, uv_strerror(status));
     } else if (!relevant(d, filename)) {
         return; /* an access log, an editor's temporary file: no reload */
+    } else {
+        px_debug("watch %s: %s changed", d->path, filename ? filename : "(no name)");
     }
     arm_debounce(d->w);
 }
