@@ -9,8 +9,8 @@
   (twofold_reloads_total stays 0, no reload line in the log). Then the certificate is
   touched (a change event, no new content): twofold reloads, but that reload publishes
   nothing (twofold_snapshot_generation and /certs' generation unchanged) and logs at debug
-  only (the test runs at log_level = debug to see it). Then a real renewal (new files renamed in) reloads: a new generation, and the
-  new leaf is served.
+  only (the test runs at log_level = debug to see it). Then a real renewal (new files
+  renamed in) reloads: a new generation, and the new leaf is served.
 - test_certbot_names_lineage: a certbot layout (live/NAME/{fullchain,privkey}.pem
   symlinks into archive/NAME/) with two lineages, cert_dir = live/. After a renewal of
   one lineage the reload's log lines and /certs' last_reload name the certificate as
