@@ -206,6 +206,9 @@ struct cs_reload_report {
     struct cs_site_report *sites; /* configured sites in order, then REMOVED ones */
     size_t n;
     size_t n_refused, n_kept, n_pending, n_failed, n_updated;
+    /* the build serves exactly what prev serves (every site the same certificates, names
+     * and settings): *out is prev itself, with its generation; nothing to publish */
+    bool unchanged;
 };
 
 /* Builds the snapshot a reload publishes. prev is the live snapshot (NULL: behaves like a
@@ -217,11 +220,16 @@ struct cs_reload_report {
  * one report entry per site (configured order, then removed sites) into report (always
  * filled, also on failure). Returns 0 and *out, or negative when some site has neither a
  * usable new set nor a previous one, or on a global error (bad policy, CA bundle, no site,
- * bad default_site). Thread: runs on any one thread; prev is only read. */
+ * bad default_site). When the build would serve exactly what prev serves
+ * (report->unchanged), *out is a new reference to prev and no generation is taken.
+ * Thread: runs on any one thread; prev is only read (and referenced). */
 int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *prev,
                         struct cs_diag *diag, struct cs_reload_report *report,
                         struct cs_snapshot **out);
 void cs_reload_report_free(struct cs_reload_report *r); /* NULL is a no-op */
+/* "1 updated, 0 refused, 0 kept, 1 pending, 0 failed": the report's counts as one line,
+ * the same words the per-site lines use for each status. */
+void cs_reload_report_counts(const struct cs_reload_report *r, char *buf, size_t len);
 /* "unchanged", "updated", "added", "removed", "kept", "pending", "refused", "warned",
  * "failed". */
 const char *cs_site_status_name(enum cs_site_status s);

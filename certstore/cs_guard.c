@@ -63,11 +63,11 @@ static void check_types(const struct cs_site *live, const struct cs_site *cand,
             size_t used = strlen(where);
             if (now)
                 snprintf(where + used, sizeof(where) - used, "%s%s now holds an %s key",
-                         used ? ", " : "", cs_basename(lc->cert_path),
+                         used ? ", " : "", cs_cert_name(lc->cert_path),
                          cs_cert_describe(now, desc, sizeof(desc)));
             else
                 snprintf(where + used, sizeof(where) - used, "%s%s is no longer configured",
-                         used ? ", " : "", cs_basename(lc->cert_path));
+                         used ? ", " : "", cs_cert_name(lc->cert_path));
         }
         append(out->reasons, sizeof(out->reasons), "%s would be removed (%s)", cs_key_type_name(t),
                where);
@@ -117,11 +117,11 @@ static void check_changes(const struct cs_site *live, const struct cs_site *cand
             continue;
         if (t == CS_KEY_RSA && a->bits != b->bits)
             snprintf(note, sizeof(note), "RSA key size changes from %d to %d bits (%s)", a->bits,
-                     b->bits, cs_basename(b->cert_path));
+                     b->bits, cs_cert_name(b->cert_path));
         if (t == CS_KEY_ECDSA && a->curve_nid != b->curve_nid)
             snprintf(note, sizeof(note), "ECDSA curve changes from %s to %s (%s)",
                      cs_curve_name(a->curve_nid), cs_curve_name(b->curve_nid),
-                     cs_basename(b->cert_path));
+                     cs_cert_name(b->cert_path));
         if (note[0]) {
             cs_diag_add(d, CS_WARNING, cand->name, b->cert_path, "%s", note);
             append(out->notes, sizeof(out->notes), "%s", note);

@@ -198,7 +198,13 @@ int cs_guard_check(const struct cs_conf *conf, const struct cs_site *live,
                    const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out);
 void cs_guard_clear(struct cs_guard *g);
 
-/* The last path component, for readable diffs. */
+/* The last path component. */
 const char *cs_basename(const char *path);
+/* How reload messages name a certificate or key file: the shortest tail of path that
+ * tells it from its peers, pointing into path. Usually the file name ("a-rsa.crt"); for a
+ * name every lineage or secret shares, from the lineage or secret directory on:
+ * "live/NAME/fullchain.pem" (certbot), "site-a/tls.crt", "mnt/..data/tls.crt"
+ * (Kubernetes). */
+const char *cs_cert_name(const char *path);
 
 #endif

@@ -28,6 +28,42 @@ const char *cs_basename(const char *path)
     return slash ? slash + 1 : path ? path : "";
 }
 
+/* File names that every certbot lineage or Kubernetes secret shares: alone they do not
+ * say which certificate is meant. */
+static bool shared_name(const char *base)
+{
+    static const char *const names[] = {"fullchain.pem", "privkey.pem", "cert.pem",
+                                        "chain.pem",     "tls.crt",     "tls.key"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(base, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Start of the path component before `at` (a '/' inside path), or path itself. */
+static const char *component_before(const char *path, const char *at)
+{
+    const char *p = at;
+    while (p > path && p[-1] != '/')
+        p--;
+    return p;
+}
+
+const char *cs_cert_name(const char *path)
+{
+    const char *base = cs_basename(path);
+    if (!shared_name(base) || base - path < 2)
+        return base;
+    const char *dir = component_before(path, base - 1);
+    bool up = strncmp(dir, "..", 2) == 0; /* Kubernetes' ..data: name the secret's directory */
+    if (dir - path >= 2) {
+        const char *above = component_before(path, dir - 1);
+        if (up || (dir - 1 - above == 4 && strncmp(above, "live", 4) == 0)) /* certbot */
+            return above;
+    }
+    return dir;
+}
+
 /* FAILED decides over PENDING: retrying does not fix an expired certificate. */
 void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
                   const char *why)
@@ -36,7 +72,7 @@ void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *f
     if (res->result != CS_LOAD_OK && r <= res->result)
         return;
     res->result = r;
-    snprintf(res->why, sizeof(res->why), "%s: %s", cs_basename(file), why);
+    snprintf(res->why, sizeof(res->why), "%s: %s", cs_cert_name(file), why);
 }
 
 const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first)
@@ -131,6 +167,12 @@ void cs_reload_report_free(struct cs_reload_report *r)
     memset(r, 0, sizeof(*r));
 }
 
+void cs_reload_report_counts(const struct cs_reload_report *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "%zu updated, %zu refused, %zu kept, %zu pending, %zu failed", r->n_updated,
+             r->n_refused, r->n_kept, r->n_pending, r->n_failed);
+}
+
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...)
 {
@@ -169,7 +211,8 @@ static int report_profiles(struct cs_site_report *sr, const struct cs_guard *g)
     return 0;
 }
 
-/* "a-rsa.crt (RSA-2048, sha256 0123456789abcdef), ..." for certs of `in` not in `not_in`. */
+/* "a-rsa.crt (RSA-2048, sha256 0123456789abcdef), ..." for certs of `in` not in `not_in`
+ * (named by cs_cert_name: "live/NAME/fullchain.pem" for a certbot lineage). */
 static void list_certs(char *buf, size_t len, const struct cs_site *in,
                        const struct cs_site *not_in)
 {
@@ -183,7 +226,7 @@ static void list_certs(char *buf, size_t len, const struct cs_site *in,
             continue;
         char desc[32];
         int w = snprintf(buf + used, len - used, "%s%s (%s, sha256 %.16s)", used ? ", " : "",
-                         cs_basename(in->certs[i]->cert_path),
+                         cs_cert_name(in->certs[i]->cert_path),
                          cs_cert_describe(in->certs[i], desc, sizeof(desc)), in->certs[i]->fp_hex);
         used += w > 0 ? (size_t)w : 0;
     }
@@ -226,6 +269,21 @@ static bool same_certs(const struct cs_site *a, const struct cs_site *b)
     return true;
 }
 
+/* The same files with the same bytes (cert + key content hash), in the same order: a
+ * certificate rewritten unchanged through a new inode (temporary file + rename). */
+static bool same_content(const struct cs_site *a, const struct cs_site *b)
+{
+    if (a->n_certs != b->n_certs)
+        return false;
+    for (size_t i = 0; i < a->n_certs; i++) {
+        const struct cs_cert *x = a->certs[i], *y = b->certs[i];
+        if (strcmp(x->cert_path, y->cert_path) != 0 || strcmp(x->key_path, y->key_path) != 0 ||
+            memcmp(x->content_sha256, y->content_sha256, sizeof(x->content_sha256)) != 0)
+            return false;
+    }
+    return true;
+}
+
 static bool same_names(const struct cs_site *a, const struct cs_site *b)
 {
     if (a->n_names != b->n_names)
@@ -263,8 +321,14 @@ static int site_unusable(struct reload *x, size_t i, const struct cs_site_conf *
         report_set(x->r, sr, CS_SITE_FAILED, fmt("%s: no usable certificate: %s", sc->name, why));
         return 0;
     }
-    enum cs_site_status st = res->result == CS_LOAD_PENDING ? CS_SITE_PENDING : CS_SITE_KEPT;
-    report_set(x->r, sr, st, fmt("%s: kept previous certificates: %s", sc->name, why));
+    /* the wording follows the status, so the per-site lines and the counts agree */
+    if (res->result == CS_LOAD_PENDING)
+        report_set(x->r, sr, CS_SITE_PENDING,
+                   fmt("%s: pending, previous certificates serve until the renewal is complete: %s",
+                       sc->name, why));
+    else
+        report_set(x->r, sr, CS_SITE_KEPT,
+                   fmt("%s: kept previous certificates: %s", sc->name, why));
     if (cs_site_set_certs(site, sc, live->certs, live->n_certs) != 0)
         return -1;
     keep_row(x, i, site, live, live_row(x, live));
@@ -327,6 +391,16 @@ static int site_guard(struct reload *x, size_t i, const struct cs_site_conf *sc,
     return rc;
 }
 
+static int unchanged_content(struct reload *x, const struct cs_site_conf *sc,
+                             const struct cs_site *live, struct cs_site *site,
+                             struct cs_site_report *sr)
+{
+    if (cs_site_set_certs(site, sc, live->certs, live->n_certs) != 0)
+        return -1;
+    report_set(x->r, sr, CS_SITE_UNCHANGED, strdup(""));
+    return 0;
+}
+
 static int reload_site(struct reload *x, size_t i, const struct cs_site_conf *sc,
                        struct cs_site *site, struct cs_site_report *sr)
 {
@@ -341,11 +415,60 @@ static int reload_site(struct reload *x, size_t i, const struct cs_site_conf *sc
         report_set(x->r, sr, CS_SITE_ADDED, diff_applied(sc->name, "added", site, NULL));
     else if (same_certs(site, live))
         report_set(x->r, sr, CS_SITE_UNCHANGED, strdup(""));
+    else if (same_content(site, live)) /* keep the live certificates: the same bytes */
+        rc = unchanged_content(x, sc, live, site, sr);
     else
         rc = site_guard(x, i, sc, live, site, sr);
     if (rc == 0 && sr->status == CS_SITE_UNCHANGED)
         keep_row(x, i, site, live, live_row(x, live));
     return rc == 0 && sr->diff ? 0 : -1;
+}
+
+static bool entry_serves(const struct cs_entry *e, const struct cs_site *site,
+                         struct cs_cert *const *certs, size_t n)
+{
+    return e && e->site == site && e->n_certs == n &&
+           (n == 0 || memcmp(e->certs, certs, n * sizeof(*certs)) == 0);
+}
+
+/* The default entry the new build would make (see index_default) is the live one. Under
+ * strict_sni the default entry serves no client, so it does not matter. */
+static bool same_default(const struct reload *x)
+{
+    const struct cs_snapshot *p = x->prev;
+    bool matched = false;
+    if (cs_snapshot_strict_sni(p))
+        return true;
+    const struct cs_entry *def = cs_snapshot_lookup(p, NULL, &matched);
+    const struct cs_site *site = cs_snapshot_site(p, 0);
+    if (x->conf->default_site) {
+        site = cs_snapshot_find_site(p, x->conf->default_site);
+        if (!site) {
+            const struct cs_entry *e = cs_snapshot_lookup(p, x->conf->default_site, &matched);
+            return matched && def && entry_serves(def, e->site, e->certs, e->n_certs);
+        }
+    }
+    return entry_serves(def, site, site->certs, site->n_certs);
+}
+
+/* Whether sites (the new build's, in configured order) serve exactly what prev serves:
+ * same sites in the same order with the same certificates, names, preference and tag,
+ * contexts built the same way, same SNI strictness and default. Then a reload has nothing
+ * to publish. */
+static bool serves_as_prev(const struct reload *x, const struct cs_site *sites)
+{
+    const struct cs_snapshot *p = x->prev;
+    size_t n = x->conf->n_sites;
+    if (!p || x->l.reuse != p || cs_snapshot_site_count(p) != n ||
+        cs_snapshot_strict_sni(p) != x->conf->strict_sni)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const struct cs_site *a = cs_snapshot_site(p, i), *b = &sites[i];
+        if (strcmp(a->name, b->name) != 0 || !same_certs(a, b) || !same_names(a, b) ||
+            a->prefer != b->prefer || a->tag != b->tag)
+            return false;
+    }
+    return same_default(x);
 }
 
 static bool configured(const struct cs_conf *conf, const char *name)
@@ -401,9 +524,14 @@ int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *pr
     }
     if (rc == 0)
         rc = reload_sites(&x, sites);
+    report->unchanged = rc == 0 && report->n_failed == 0 && serves_as_prev(&x, sites);
     cs_loader_close(&x.l);
     cs_coverage_clients_free(x.clients);
-    if (rc == 0 && report->n_failed == 0) {
+    if (report->unchanged) {
+        /* nothing to publish: the live snapshot again, with its generation */
+        cs_snapshot_release(s);
+        s = cs_snapshot_ref((struct cs_snapshot *)prev);
+    } else if (rc == 0 && report->n_failed == 0) {
         rc = cs_snapshot_finish(s, conf, sites, conf->n_sites, true, diag); /* owns sites */
         sites = NULL;
         for (size_t i = 0; rc == 0 && i < conf->n_sites; i++)

@@ -231,7 +231,8 @@ static void render_upstreams(struct px_buf *b, const struct px_server *s,
                              const struct px_worker_report *r, size_t n)
 {
     header(b, "twofold_upstream_server_up", "gauge",
-           "1 when no worker has the server in cool-off after failed connects.");
+           "0 from the cool-off that failed connects start until a connect to the server "
+           "succeeds again (in any worker); 1 otherwise.");
     size_t k = 0;
     for (size_t u = 0; u < s->cfg->n_upstreams; u++) {
         const struct px_upstream_conf *uc = &s->cfg->upstreams[u];

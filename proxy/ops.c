@@ -12,7 +12,7 @@
 static void on_watch(void *arg)
 {
     struct px_server *s = arg;
-    px_info("certificate files changed: reloading");
+    px_debug("certificate files changed: reloading"); /* the reload logs what changed */
     px_reload_start(s, "watch", false, NULL);
 }
 

@@ -11,6 +11,7 @@
 #include "cs.h"
 #include "px_config.h"
 #include "px_http1.h"
+#include "px_log.h"
 #include "px_worker.h"
 
 struct px_admin;
@@ -36,6 +37,8 @@ struct px_reload_result {
     const char *trigger; /* "SIGHUP", "admin", "watch" */
     enum px_reload_outcome outcome;
     uint64_t generation;          /* live generation after it */
+    bool changed;                 /* a new snapshot was published (false: the same one serves) */
+    bool reread;                  /* a re-read config was published */
     struct px_buf summary_json;   /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
     struct px_buf summary_text;   /* the same, one line per site / finding, for people */
     struct px_reload_site *sites; /* per-site status, for /metrics */
@@ -95,6 +98,9 @@ void px_reload_start(struct px_server *s, const char *trigger, bool reread,
                      struct px_admin_req *waiter);
 void px_reload_result_free(struct px_reload_result *r);
 void px_log_findings(const struct cs_diag *d);
+/* The same, no finding logged at a more severe level than floor (PX_LOG_DEBUG: all at
+ * debug). */
+void px_log_findings_at(const struct cs_diag *d, enum px_log_level floor);
 
 /* reload_config.c */
 int px_reload_read_config(struct px_server *s, struct px_config **out,

@@ -84,5 +84,8 @@ char *px_upstreams_scratch(struct px_upstreams *u, size_t *len);
 /* Introspection for tests and the admin view. */
 size_t px_upstreams_idle_count(const struct px_upstreams *u, size_t upstream, size_t server);
 bool px_upstreams_cooling(const struct px_upstreams *u, size_t upstream, size_t server);
+/* Down: put in cool-off by fail_threshold failed connects and not connected to since (a
+ * cool-off that ran out does not make it up: only a successful connect does). */
+bool px_upstreams_down(const struct px_upstreams *u, size_t upstream, size_t server);
 
 #endif

@@ -101,8 +101,8 @@ struct px_worker_report {
     struct cs_counters hs;
     size_t conns;
     uint64_t generation; /* snapshot generation the worker serves new connections with */
-    bool *cooling;       /* per upstream server, flattened in config order; malloc'd by the
-                            worker, freed by the collector */
+    bool *cooling;       /* per upstream server: down (px_upstreams_down), flattened in config
+                            order; malloc'd by the worker, freed by the collector */
     size_t n_cooling;
     struct px_hello_rec *hellos; /* collect->hellos: the worker's failed hellos, newest first
                                     (px_hello_log_copy; freed by the collector) */

@@ -42,11 +42,18 @@ const char *px_reload_outcome_name(enum px_reload_outcome o)
 
 void px_log_findings(const struct cs_diag *d)
 {
+    px_log_findings_at(d, PX_LOG_ERROR);
+}
+
+void px_log_findings_at(const struct cs_diag *d, enum px_log_level floor)
+{
     for (size_t i = 0; i < d->n; i++) {
         const struct cs_diag_item *it = &d->items[i];
         enum px_log_level lvl = it->level == CS_ERROR     ? PX_LOG_ERROR
                                 : it->level == CS_WARNING ? PX_LOG_WARN
                                                           : PX_LOG_INFO;
+        if (lvl < floor)
+            lvl = floor;
         px_log(lvl, "certs: %s%s%s%s%s", it->site ? it->site : "", it->site ? ": " : "",
                it->file ? it->file : "", it->file ? ": " : "", it->msg);
     }
@@ -99,8 +106,9 @@ static void summarise(struct px_reload_result *r, const struct cs_reload_report 
     struct px_buf *j = &r->summary_json, *t = &r->summary_text;
     px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r->seq);
     px_json_str(j, r->trigger);
-    px_buf_printf(j, ",\"outcome\":\"%s\",\"generation\":%llu,\"sites\":[",
-                  px_reload_outcome_name(r->outcome), (unsigned long long)r->generation);
+    px_buf_printf(j, ",\"outcome\":\"%s\",\"generation\":%llu,\"changed\":%s,\"sites\":[",
+                  px_reload_outcome_name(r->outcome), (unsigned long long)r->generation,
+                  r->changed ? "true" : "false");
     px_buf_printf(t, "reload %s: generation %llu\n", px_reload_outcome_name(r->outcome),
                   (unsigned long long)r->generation);
     r->sites = calloc(rep->n ? rep->n : 1, sizeof *r->sites);
@@ -143,9 +151,14 @@ static void reload_build(uv_work_t *req)
 }
 
 /* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only
- * when a new listener cannot be bound: then nothing changes. */
+ * when a new listener cannot be bound: then nothing changes. A snapshot that is the live
+ * one (nothing changed) is not posted; a re-read config still is, with it. */
 static int publish(struct px_server *s, struct cs_snapshot *snap)
 {
+    if (snap == s->snap && !s->reload_cfg) {
+        cs_snapshot_release(snap); /* the rebuild's reference */
+        return 0;
+    }
     if (s->reload_cfg) {
         char err[256] = "";
         if (px_reload_publish_config(s, s->reload_cfg, snap, err, sizeof err) != 0) {
@@ -212,10 +225,22 @@ static bool schedule_retry(struct px_server *s)
     return true;
 }
 
+/* A reload that changed nothing (a certificate touched, rewritten with the same bytes)
+ * logs at debug only: nothing to tell an operator, and its findings were logged when the
+ * certificates were loaded. Every other outcome logs its per-site lines and one summary
+ * whose counts use the per-site lines' words. */
 static void log_outcome(const struct px_server *s, const struct px_reload_result *r)
 {
-    px_log_findings(&s->reload_diag);
     const struct cs_reload_report *rep = &s->reload_report;
+    char counts[160];
+    cs_reload_report_counts(rep, counts, sizeof counts);
+    if (r->outcome == PX_RELOAD_APPLIED && !r->changed && !r->reread) {
+        px_log_findings_at(&s->reload_diag, PX_LOG_DEBUG);
+        px_debug("reload (%s): nothing changed; generation %llu keeps serving", r->trigger,
+                 (unsigned long long)r->generation);
+        return;
+    }
+    px_log_findings(&s->reload_diag);
     for (size_t i = 0; i < rep->n; i++) {
         const struct cs_site_report *sr = &rep->sites[i];
         if (sr->status == CS_SITE_UNCHANGED || !sr->diff || !sr->diff[0])
@@ -225,9 +250,9 @@ static void log_outcome(const struct px_server *s, const struct px_reload_result
         px_log(bad ? PX_LOG_WARN : PX_LOG_INFO, "reload: %s", sr->diff);
     }
     px_log(r->outcome == PX_RELOAD_FAILED ? PX_LOG_ERROR : PX_LOG_INFO,
-           "reload %s (%s): generation %llu; %zu updated, %zu refused, %zu kept, %zu pending",
-           px_reload_outcome_name(r->outcome), r->trigger, (unsigned long long)r->generation,
-           rep->n_updated, rep->n_refused, rep->n_kept + rep->n_failed, rep->n_pending);
+           "reload %s (%s): generation %llu%s; %s", px_reload_outcome_name(r->outcome), r->trigger,
+           (unsigned long long)r->generation,
+           r->changed ? "" : " (the same certificates keep serving)", counts);
 }
 
 static void reload_done(uv_work_t *req, int status)
@@ -237,8 +262,12 @@ static void reload_done(uv_work_t *req, int status)
     struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
     r.trigger = s->reload_trigger;
     r.outcome = outcome_of(s, status);
-    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0)
+    r.changed = r.outcome != PX_RELOAD_FAILED && s->reload_result != s->snap;
+    r.reread = r.outcome != PX_RELOAD_FAILED && s->reload_cfg;
+    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0) {
         r.outcome = PX_RELOAD_FAILED;
+        r.changed = r.reread = false;
+    }
     if (r.outcome == PX_RELOAD_FAILED) {
         cs_snapshot_release(s->reload_result);
         px_config_release(s->reload_cfg);

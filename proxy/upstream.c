@@ -19,9 +19,11 @@
 
 struct server {
     const struct px_addr *addr;
-    unsigned fails;         /* consecutive connect failures */
-    uint64_t cool_until;    /* uv_now() ms; skipped while now < cool_until */
-    unsigned active;        /* connecting or handed out */
+    unsigned fails;      /* consecutive connect failures */
+    uint64_t cool_until; /* uv_now() ms; skipped while now < cool_until */
+    uint64_t down_since; /* uv_now() ms when it went down; meaningful while down */
+    bool down;       /* from the cool-off that fail_threshold started until a connect succeeds */
+    unsigned active; /* connecting or handed out */
     struct px_upconn *idle; /* idle pool, most recently used first */
     unsigned n_idle;
 };
@@ -205,6 +207,32 @@ static struct server *pick(struct px_upstreams *u, struct group *g, size_t start
     return best;
 }
 
+/* Health state as operators see it (/metrics, the log): a server is down from the moment
+ * it enters cool-off until a connect to it succeeds, so a server whose cool-off merely ran
+ * out is still down until it has been tried again. Each transition logs one line; failed
+ * retries of a server that is already down log nothing more. */
+static void mark_down(const struct group *g, struct server *s, uint64_t now)
+{
+    if (s->down) {
+        px_debug("upstream %s: server %s still down after %u failures: cooling off for %u ms",
+                 g->conf->name, s->addr->text, s->fails, g->conf->cooloff_ms);
+        return;
+    }
+    s->down = true;
+    s->down_since = now;
+    px_warn("upstream %s: server %s down after %u failed connects: cooling off for %u ms",
+            g->conf->name, s->addr->text, s->fails, g->conf->cooloff_ms);
+}
+
+static void mark_up(const struct group *g, struct server *s, uint64_t now)
+{
+    if (!s->down)
+        return;
+    s->down = false;
+    px_info("upstream %s: server %s up again (connect succeeded after %llu ms down)", g->conf->name,
+            s->addr->text, (unsigned long long)(now - s->down_since));
+}
+
 static void note_failure(struct px_upconn *uc)
 {
     struct server *s = uc->srv;
@@ -214,8 +242,7 @@ static void note_failure(struct px_upconn *uc)
         uc->u->stats->upstream_connect_failures++;
     if (threshold && s->fails >= threshold) {
         s->cool_until = now_ms(uc->u) + uc->grp->conf->cooloff_ms;
-        px_warn("upstream %s: server %s cooling off for %u ms after %u failures",
-                uc->grp->conf->name, s->addr->text, uc->grp->conf->cooloff_ms, s->fails);
+        mark_down(uc->grp, s, now_ms(uc->u));
     }
 }
 
@@ -312,6 +339,7 @@ static void on_connect(uv_connect_t *req, int status)
     uv_timer_stop(&uc->timer);
     uc->srv->fails = 0;
     uc->srv->cool_until = 0;
+    mark_up(uc->grp, uc->srv, now_ms(uc->u));
     uc->state = UC_ACQUIRED;
     if (uc->u->stats)
         uc->u->stats->upstream_connects++;
@@ -513,4 +541,11 @@ bool px_upstreams_cooling(const struct px_upstreams *u, size_t upstream, size_t 
     if (upstream >= u->n_groups || server >= u->groups[upstream].conf->n_servers)
         return false;
     return cooling(u, &u->groups[upstream].servers[server]);
+}
+
+bool px_upstreams_down(const struct px_upstreams *u, size_t upstream, size_t server)
+{
+    if (upstream >= u->n_groups || server >= u->groups[upstream].conf->n_servers)
+        return false;
+    return u->groups[upstream].servers[server].down;
 }

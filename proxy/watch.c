@@ -10,19 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "px_log.h"
-
-struct wdir {
-    uv_fs_event_t ev; /* ev.data = this */
-    struct px_watch *w;
-    char *path; /* resolved directory */
-    bool keep;  /* still wanted, during rearm */
-};
 
 struct strlist {
     char **v;
     size_t n, cap;
+};
+
+struct wdir {
+    uv_fs_event_t ev; /* ev.data = this */
+    struct px_watch *w;
+    char *path;           /* resolved directory */
+    struct strlist names; /* entries whose events count (struct want) */
+    bool entries;         /* also every cert_entry() and subdirectory */
+    bool keep;            /* still wanted, during rearm */
 };
 
 struct px_watch {
@@ -42,7 +45,21 @@ struct px_watch {
     void *closed_arg;
 };
 
-/* ---- directory sets ---- */
+/* ---- what is watched: directories, and the names in them that matter ---- */
+
+/* One directory to watch and which of its entries' events mean "maybe changed": the names
+ * recorded, and with `entries` (a cert_dir or one of its subdirectories) also every entry
+ * the directory loader could pick up (see cert_entry). */
+struct want {
+    char *dir; /* resolved */
+    struct strlist names;
+    bool entries;
+};
+
+struct wantlist {
+    struct want *v;
+    size_t n, cap;
+};
 
 static void strlist_free(struct strlist *l)
 {
@@ -53,29 +70,68 @@ static void strlist_free(struct strlist *l)
     l->n = l->cap = 0;
 }
 
-/* Adds the resolved form of dir unless present. Missing directories are skipped. */
-static void add_dir(struct strlist *l, const char *dir)
+static bool strlist_has(const struct strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Adds a copy of s unless present (out of memory: left out, the poll still sees it). */
+static void strlist_add(struct strlist *l, const char *s)
+{
+    if (strlist_has(l, s))
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return;
+        l->v = v;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(s)) != NULL)
+        l->n++;
+}
+
+static void wantlist_free(struct wantlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].dir);
+        strlist_free(&l->v[i].names);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* The entry for dir (resolved here), created when new; NULL when dir does not exist. */
+static struct want *want_dir(struct wantlist *l, const char *dir)
 {
     char *real = realpath(dir, NULL);
     if (!real)
-        return;
+        return NULL;
     for (size_t i = 0; i < l->n; i++) {
-        if (strcmp(l->v[i], real) == 0) {
+        if (strcmp(l->v[i].dir, real) == 0) {
             free(real);
-            return;
+            return &l->v[i];
         }
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
-        char **v = realloc(l->v, cap * sizeof(*v));
+        struct want *v = realloc(l->v, cap * sizeof(*v));
         if (!v) {
             free(real);
-            return;
+            return NULL;
         }
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = real;
+    struct want *w = &l->v[l->n++];
+    memset(w, 0, sizeof(*w));
+    w->dir = real;
+    return w;
 }
 
 /* The literal parent of path ("." for a bare name). */
@@ -91,36 +147,73 @@ static void parent_of(const char *path, char *buf, size_t len)
         *slash = '\0';
 }
 
-static void add_parent(struct strlist *l, const char *path)
+static const char *base_of(const char *path)
 {
-    char buf[PATH_MAX];
-    parent_of(path, buf, sizeof(buf));
-    add_dir(l, buf);
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
 }
 
-/* The directory holding path, the directory of its final target, and when the parent is
- * itself a symlink (a path configured through Kubernetes' ..data), the directory holding
- * that symlink, where the swap happens. */
-static void add_file_dirs(struct strlist *l, const char *path)
+/* An entry of a cert_dir whose change may change what the directory loader finds: the
+ * certificate and key files it considers (X.crt, X.pem, X.key; certbot's fullchain.pem
+ * and privkey.pem are .pem) and Kubernetes' ..data link; other dot entries (editor swap
+ * files, ..data_tmp) and other names (access logs, backups "x.pem~") are not. Directories
+ * are checked by the caller. */
+bool px_watch_cert_entry(const char *name)
 {
-    add_parent(l, path);
+    if (strcmp(name, "..data") == 0)
+        return true;
+    if (name[0] == '.')
+        return false;
+    const char *ext = strrchr(name, '.');
+    return ext &&
+           (strcmp(ext, ".crt") == 0 || strcmp(ext, ".pem") == 0 || strcmp(ext, ".key") == 0);
+}
+
+/* Records path's name in the directory holding it, then follows its symlinks: the file
+ * itself (certbot's live/NAME/fullchain.pem -> ../../archive/NAME/fullchainN.pem), the
+ * directory holding it (Kubernetes' ..data -> ..TIMESTAMP) and the final target, each
+ * recorded the same way. depth bounds symlink loops. */
+static void add_path(struct wantlist *l, const char *path, int depth)
+{
     char parent[PATH_MAX];
     struct stat st;
     parent_of(path, parent, sizeof(parent));
+    struct want *w = want_dir(l, parent);
+    if (w)
+        strlist_add(&w->names, base_of(path));
+    if (depth <= 0)
+        return;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        char target[PATH_MAX], next[PATH_MAX];
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            int len = target[0] == '/' ? snprintf(next, sizeof(next), "%s", target)
+                                       : snprintf(next, sizeof(next), "%s/%s", parent, target);
+            if (len > 0 && len < (int)sizeof(next))
+                add_path(l, next, depth - 1);
+        }
+    }
     if (lstat(parent, &st) == 0 && S_ISLNK(st.st_mode))
-        add_parent(l, parent);
+        add_path(l, parent, depth - 1);
     char *real = realpath(path, NULL);
     if (real) {
-        add_parent(l, real);
+        add_path(l, real, 0);
         free(real);
     }
 }
 
-/* A cert_dir: itself, its parent (the directory may be replaced by rename), its
- * subdirectories depth levels deep, and the directories of symlink targets inside. */
-static void add_tree(struct strlist *l, const char *dir, int depth)
+#define LINK_DEPTH 8
+
+/* A cert_dir or one of its subdirectories, depth levels deep: every entry the loader may
+ * pick up counts, with the symlink targets of those entries; subdirectory names are
+ * recorded so that their removal is seen. */
+static void add_tree(struct wantlist *l, const char *dir, int depth)
 {
-    add_dir(l, dir);
+    struct want *w = want_dir(l, dir);
+    if (!w)
+        return;
+    w->entries = true;
     DIR *d = opendir(dir);
     if (!d)
         return;
@@ -133,24 +226,25 @@ static void add_tree(struct strlist *l, const char *dir, int depth)
         if (snprintf(full, sizeof(full), "%s/%s", dir, e->d_name) >= (int)sizeof(full) ||
             stat(full, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode) && depth > 0)
-            add_tree(l, full, depth - 1);
-        else if (!S_ISDIR(st.st_mode))
-            add_file_dirs(l, full);
+        if (S_ISDIR(st.st_mode)) {
+            if ((w = want_dir(l, dir)) != NULL) /* the list may have moved */
+                strlist_add(&w->names, e->d_name);
+            if (depth > 0)
+                add_tree(l, full, depth - 1);
+        } else if (px_watch_cert_entry(e->d_name)) {
+            add_path(l, full, LINK_DEPTH);
+        }
     }
     closedir(d);
 }
 
-static void compute_dirs(const struct px_watch *w, struct strlist *l)
+static void compute_wants(const struct px_watch *w, struct wantlist *l)
 {
     for (size_t i = 0; i < w->n; i++) {
         struct stat st;
-        if (stat(w->paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            add_parent(l, w->paths[i]);
+        add_path(l, w->paths[i], LINK_DEPTH); /* a cert_dir too: it may be replaced by rename */
+        if (stat(w->paths[i], &st) == 0 && S_ISDIR(st.st_mode))
             add_tree(l, w->paths[i], 1);
-        } else {
-            add_file_dirs(l, w->paths[i]);
-        }
     }
 }
 
@@ -174,11 +268,14 @@ static uint64_t sig_stat(const char *path, const char *name)
         int e = errno;
         return fnv(h, &e, sizeof(e));
     }
+    /* A directory's size and mtime change with every entry written in it (an access log):
+     * only its identity counts, its entries are summed on their own. */
+    bool dir = S_ISDIR(st.st_mode);
     uint64_t v[6] = {st.st_dev,
                      st.st_ino,
-                     (uint64_t)st.st_size,
-                     (uint64_t)st.st_mtim.tv_sec,
-                     (uint64_t)st.st_mtim.tv_nsec,
+                     dir ? 0 : (uint64_t)st.st_size,
+                     dir ? 0 : (uint64_t)st.st_mtim.tv_sec,
+                     dir ? 0 : (uint64_t)st.st_mtim.tv_nsec,
                      st.st_mode};
     return fnv(h, v, sizeof(v));
 }
@@ -198,8 +295,11 @@ static uint64_t sig_tree(const char *dir, int depth)
         struct stat st;
         if (snprintf(full, sizeof(full), "%s/%s", dir, e->d_name) >= (int)sizeof(full))
             continue;
+        bool is_dir = stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+        if (!is_dir && !px_watch_cert_entry(e->d_name))
+            continue; /* the same entries as events: an access log here is no change */
         sum += sig_stat(full, e->d_name);
-        if (depth > 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+        if (depth > 0 && is_dir)
             sum += fnv(sig_tree(full, depth - 1), e->d_name, strlen(e->d_name));
     }
     closedir(d);
@@ -249,6 +349,7 @@ static void dir_closed(uv_handle_t *h)
     struct wdir *d = h->data;
     struct px_watch *w = d->w;
     free(d->path);
+    strlist_free(&d->names);
     free(d);
     w->pending--;
     maybe_free(w);
@@ -263,13 +364,36 @@ static void timer_closed(uv_handle_t *h)
 
 static void arm_debounce(struct px_watch *w);
 
+/* Whether an event on entry `name` of d may change a certificate in use (see struct want).
+ * An event on the watched directory itself carries the directory's own name. */
+static bool relevant(const struct wdir *d, const char *name)
+{
+    if (!name || !name[0] || strlist_has(&d->names, name) || strcmp(name, base_of(d->path)) == 0)
+        return true;
+    if (!d->entries)
+        return false;
+    if (px_watch_cert_entry(name))
+        return true;
+    char full[PATH_MAX];
+    struct stat st;
+    return name[0] != '.' &&
+           snprintf(full, sizeof(full), "%s/%s", d->path, name) < (int)sizeof(full) &&
+           stat(full, &st) == 0 && S_ISDIR(st.st_mode); /* a new subdirectory (lineage) */
+}
+
 static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
     struct wdir *d = h->data;
+    (void)events;
     if (d->w->closing)
         return;
-    if (status < 0)
+    if (status < 0) {
         px_debug("watch %s: %s", d->path, uv_strerror(status));
+    } else if (!relevant(d, filename)) {
+        return; /* an access log, an editor's temporary file: no reload */
+    } else {
+        px_debug("watch %s: %s changed", d->path, filename ? filename : "(no name)");
+    }
     arm_debounce(d->w);
 }
 
@@ -279,8 +403,9 @@ static void dir_close(struct px_watch *w, struct wdir *d)
     uv_close((uv_handle_t *)&d->ev, dir_closed);
 }
 
-/* Starts watching dir; on failure the directory is left to polling. */
-static void dir_open(struct px_watch *w, const char *dir)
+/* Starts watching want->dir, taking over its names; on failure the directory is left to
+ * polling. */
+static void dir_open(struct px_watch *w, struct want *want)
 {
     if (w->ndirs == w->capdirs) {
         size_t cap = w->capdirs ? w->capdirs * 2 : 8;
@@ -291,46 +416,56 @@ static void dir_open(struct px_watch *w, const char *dir)
         w->capdirs = cap;
     }
     struct wdir *d = calloc(1, sizeof(*d));
-    if (!d || !(d->path = strdup(dir))) {
+    if (!d || !(d->path = strdup(want->dir))) {
         free(d);
         return;
     }
     d->w = w;
     d->keep = true;
+    d->names = want->names;
+    d->entries = want->entries;
+    memset(&want->names, 0, sizeof(want->names));
     int rc = uv_fs_event_init(w->loop, &d->ev);
     if (rc != 0) {
         free(d->path);
+        strlist_free(&d->names);
         free(d);
         return;
     }
     d->ev.data = d;
-    rc = uv_fs_event_start(&d->ev, on_event, dir, 0);
+    rc = uv_fs_event_start(&d->ev, on_event, d->path, 0);
     if (rc != 0) {
-        px_debug("watch %s: %s (polling only)", dir, uv_strerror(rc));
+        px_debug("watch %s: %s (polling only)", d->path, uv_strerror(rc));
         dir_close(w, d);
         return;
     }
     w->dirs[w->ndirs++] = d;
 }
 
-/* Recomputes the directory set: keeps watches still wanted, opens new ones, closes the
- * rest. */
+/* Recomputes the directory set and the names that count in each: keeps watches still
+ * wanted (with their new names), opens new ones, closes the rest. */
 static void rearm(struct px_watch *w)
 {
     if (w->flags & PX_WATCH_NO_EVENTS)
         return;
-    struct strlist want = {0};
-    compute_dirs(w, &want);
+    struct wantlist want = {0};
+    compute_wants(w, &want);
     for (size_t i = 0; i < w->ndirs; i++)
         w->dirs[i]->keep = false;
     for (size_t j = 0; j < want.n; j++) {
         size_t i = 0;
-        while (i < w->ndirs && strcmp(w->dirs[i]->path, want.v[j]) != 0)
+        while (i < w->ndirs && strcmp(w->dirs[i]->path, want.v[j].dir) != 0)
             i++;
-        if (i < w->ndirs)
-            w->dirs[i]->keep = true;
-        else
-            dir_open(w, want.v[j]);
+        if (i == w->ndirs) {
+            dir_open(w, &want.v[j]);
+            continue;
+        }
+        struct wdir *d = w->dirs[i];
+        d->keep = true;
+        strlist_free(&d->names);
+        d->names = want.v[j].names;
+        d->entries = want.v[j].entries;
+        memset(&want.v[j].names, 0, sizeof(want.v[j].names));
     }
     size_t kept = 0;
     for (size_t i = 0; i < w->ndirs; i++) {
@@ -340,7 +475,7 @@ static void rearm(struct px_watch *w)
             dir_close(w, w->dirs[i]);
     }
     w->ndirs = kept;
-    strlist_free(&want);
+    wantlist_free(&want);
 }
 
 static void on_debounce(uv_timer_t *t)

@@ -172,7 +172,7 @@ static void collect(struct px_worker *w, struct px_collect *c)
         size_t k = 0;
         for (size_t u = 0; u < w->cfg->n_upstreams; u++)
             for (size_t i = 0; i < w->cfg->upstreams[u].n_servers; i++)
-                r->cooling[k++] = px_upstreams_cooling(ups, u, i);
+                r->cooling[k++] = px_upstreams_down(ups, u, i);
     }
     px_collect_slot_done(c);
 }

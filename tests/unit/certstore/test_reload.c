@@ -16,6 +16,7 @@
 #include "tt.h"
 
 #include <openssl/err.h>
+#include <sys/time.h>
 #include <time.h>
 
 static char dir[512];
@@ -157,6 +158,8 @@ static int reload(const struct cs_conf *conf, struct cs_snapshot **live, struct 
 
 static int b_round;
 
+static void counts_agree(const struct cs_reload_report *r);
+
 /* Renews b-ec (always good) so every round also shows another site updating. */
 static void renew_b(char fp[65])
 {
@@ -193,6 +196,7 @@ static void bad_round(const char *what, const struct cs_conf *conf, struct cs_sn
     CHECK_STR(served(*live, "a", "modern-tls13", got), fp_a_ec);
     CHECK_STR(served(*live, "b", "tls13-ecdsa-only", got), fp_b);
     CHECK(cs_diag_count(d, CS_ERROR) > 0); /* the failed files are still reported */
+    counts_agree(r);
 }
 
 /* Profiles site a handshakes in live and not in a fresh startup build of conf. */
@@ -247,10 +251,12 @@ static void pending_and_kept(const struct cs_conf *conf, struct cs_snapshot **li
 
     /* new certificate written, key not yet: the old key does not match */
     leaf("a-rsa", rsa_other, NULL, "a.example,www.a.example", 0, true, NULL);
-    bad_round("mismatched key", conf, live, CS_SITE_PENDING,
-              "=a: kept previous certificates: a-rsa.crt: key does not match certificate "
-              "(renewal still being written?)",
-              &r, &d);
+    bad_round(
+        "mismatched key", conf, live, CS_SITE_PENDING,
+        "=a: pending, previous certificates serve until the renewal is complete: a-rsa.crt: key "
+        "does not match certificate "
+        "(renewal still being written?)",
+        &r, &d);
     CHECK_INT(r.n_pending, 1);
     CHECK_INT(r.n_updated, 1);
     cs_reload_report_free(&r);
@@ -259,7 +265,8 @@ static void pending_and_kept(const struct cs_conf *conf, struct cs_snapshot **li
     restore_a_rsa();
     CHECK_INT(cg_truncate(cg_path(dir, "a-rsa.crt"), (long)strlen(orig_crt) / 2), 0);
     bad_round("truncated PEM", conf, live, CS_SITE_PENDING,
-              "=a: kept previous certificates: a-rsa.crt: truncated or unreadable PEM "
+              "=a: pending, previous certificates serve until the renewal is complete: a-rsa.crt: "
+              "truncated or unreadable PEM "
               "(renewal still being written?)",
               &r, &d);
     cs_reload_report_free(&r);
@@ -267,10 +274,12 @@ static void pending_and_kept(const struct cs_conf *conf, struct cs_snapshot **li
 
     restore_a_rsa();
     CHECK_INT(unlink(cg_path(dir, "a-rsa.key")), 0);
-    bad_round("deleted key file", conf, live, CS_SITE_PENDING,
-              "=a: kept previous certificates: a-rsa.key: key file missing (renewal still "
-              "being written?)",
-              &r, &d);
+    bad_round(
+        "deleted key file", conf, live, CS_SITE_PENDING,
+        "=a: pending, previous certificates serve until the renewal is complete: a-rsa.key: key "
+        "file missing (renewal still "
+        "being written?)",
+        &r, &d);
     cs_reload_report_free(&r);
     cs_diag_free(&d);
 
@@ -401,8 +410,10 @@ static void warn_policy(struct cs_conf *conf, struct cs_snapshot **live)
     conf->sites[0].on_coverage_loss = CS_LOSS_REFUSE;
 }
 
-/* Nothing changed: the same cs_cert pointers, every site UNCHANGED with an empty diff. */
-static void unchanged(const struct cs_conf *conf, struct cs_snapshot **live)
+/* Nothing changed: the same cs_cert pointers, every site UNCHANGED with an empty diff,
+ * and the rebuild hands back the live snapshot itself, with its generation. Files touched
+ * (new mtime) or rewritten with the same bytes through a new inode change nothing either. */
+static void unchanged_round(const char *what, const struct cs_conf *conf, struct cs_snapshot **live)
 {
     struct cs_reload_report r;
     struct cs_diag d;
@@ -411,8 +422,12 @@ static void unchanged(const struct cs_conf *conf, struct cs_snapshot **live)
         for (size_t j = 0; j < 2; j++)
             before[i][j] = cs_snapshot_site(*live, i)->certs[j];
     uint64_t gen = cs_snapshot_generation(*live);
+    const struct cs_snapshot *was = *live;
+    fprintf(stderr, "-- unchanged: %s\n", what);
     CHECK_INT(reload(conf, live, &r, &d), 0);
-    CHECK(cs_snapshot_generation(*live) > gen);
+    CHECK(*live == was);
+    CHECK_INT(cs_snapshot_generation(*live), gen);
+    CHECK(r.unchanged);
     CHECK_INT(r.n, 2);
     for (size_t i = 0; i < r.n; i++) {
         CHECK_INT(r.sites[i].status, CS_SITE_UNCHANGED);
@@ -424,6 +439,84 @@ static void unchanged(const struct cs_conf *conf, struct cs_snapshot **live)
     CHECK_INT(r.n_updated + r.n_kept + r.n_pending + r.n_refused + r.n_failed, 0);
     cs_reload_report_free(&r);
     cs_diag_free(&d);
+}
+
+static void unchanged(const struct cs_conf *conf, struct cs_snapshot **live)
+{
+    unchanged_round("nothing done", conf, live);
+    CHECK_INT(utimes(cg_path(dir, "a-rsa.crt"), NULL), 0); /* touch */
+    CHECK_INT(utimes(cg_path(dir, "a-ec.key"), NULL), 0);
+    unchanged_round("files touched", conf, live);
+    char *ec = slurp(cg_path(dir, "a-ec.crt"));
+    CHECK_INT(cg_write_text(cg_path(dir, "a-ec.crt.tmp"), ec), 0);
+    CHECK_INT(rename(cg_path(dir, "a-ec.crt.tmp"), cg_path(dir, "a-ec.crt")), 0);
+    free(ec);
+    unchanged_round("same bytes through a new inode", conf, live);
+    unchanged_round("and again (parsed again: still the same bytes)", conf, live);
+
+    /* a changed setting is a change: the new snapshot takes a generation */
+    struct cs_conf c2 = *conf;
+    struct cs_reload_report r;
+    struct cs_diag d;
+    uint64_t gen = cs_snapshot_generation(*live);
+    c2.default_site = "b";
+    CHECK_INT(reload(&c2, live, &r, &d), 0);
+    CHECK(!r.unchanged);
+    CHECK(cs_snapshot_generation(*live) > gen);
+    cs_reload_report_free(&r);
+    cs_diag_free(&d);
+    c2.default_site = NULL;
+    CHECK_INT(reload(&c2, live, &r, &d), 0); /* back to the first site */
+    CHECK(!r.unchanged);
+    cs_reload_report_free(&r);
+    cs_diag_free(&d);
+    c2.strict_sni = !conf->strict_sni;
+    CHECK_INT(reload(&c2, live, &r, &d), 0);
+    CHECK(!r.unchanged);
+    cs_reload_report_free(&r);
+    cs_diag_free(&d);
+    CHECK_INT(reload(conf, live, &r, &d), 0);
+    CHECK(!r.unchanged);
+    cs_reload_report_free(&r);
+    cs_diag_free(&d);
+    unchanged_round("settings back", conf, live);
+}
+
+/* Names in reload messages: certbot lineages all hold fullchain.pem, Kubernetes secrets
+ * tls.crt: those are named with their lineage or secret directory. */
+static void cert_names(void)
+{
+    CHECK_STR(cs_cert_name("/etc/twofold/a-rsa.crt"), "a-rsa.crt");
+    CHECK_STR(cs_cert_name("/etc/letsencrypt/live/example.org/fullchain.pem"),
+              "live/example.org/fullchain.pem");
+    CHECK_STR(cs_cert_name("/etc/letsencrypt/live/example.org/privkey.pem"),
+              "live/example.org/privkey.pem");
+    CHECK_STR(cs_cert_name("live/x/fullchain.pem"), "live/x/fullchain.pem");
+    CHECK_STR(cs_cert_name("/srv/certs/shop/fullchain.pem"), "shop/fullchain.pem");
+    CHECK_STR(cs_cert_name("/var/run/secrets/site-a/tls.crt"), "site-a/tls.crt");
+    CHECK_STR(cs_cert_name("/mnt/site-a/..data/tls.key"), "site-a/..data/tls.key");
+    CHECK_STR(cs_cert_name("fullchain.pem"), "fullchain.pem");
+    CHECK_STR(cs_cert_name("/fullchain.pem"), "fullchain.pem");
+    CHECK_STR(cs_cert_name("x/fullchain.pem"), "x/fullchain.pem");
+    CHECK_STR(cs_cert_name(""), "");
+}
+
+/* The summary's counts use the per-site lines' words: a pending site is counted pending
+ * and its line says pending; a kept site is counted kept and says kept. */
+static void counts_agree(const struct cs_reload_report *r)
+{
+    char counts[160], want[64];
+    size_t n_kept_lines = 0, n_pending_lines = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        n_kept_lines += strstr(r->sites[i].diff, ": kept previous certificates") != NULL;
+        n_pending_lines += strstr(r->sites[i].diff, ": pending, ") != NULL;
+    }
+    cs_reload_report_counts(r, counts, sizeof(counts));
+    fprintf(stderr, "   counts: %s\n", counts);
+    CHECK_INT(n_kept_lines, r->n_kept);
+    CHECK_INT(n_pending_lines, r->n_pending);
+    snprintf(want, sizeof(want), "%zu kept, %zu pending", n_kept_lines, n_pending_lines);
+    CHECK_CONTAINS(counts, want);
 }
 
 /* require = rsa ecdsa: startup fails without RSA; a reload that would drop it keeps. */
@@ -526,6 +619,7 @@ int main(void)
     cs_reload_report_free(NULL);
     CHECK_STR(cs_site_status_name(CS_SITE_PENDING), "pending");
 
+    cert_names();
     unchanged(&conf, &live);
     pending_and_kept(&conf, &live);
     refusals(&conf, &live);

@@ -264,9 +264,14 @@ static void test_failover_and_cooloff(struct px_upstreams *u, struct px_stats *s
     CHECK_INT(o.status, PX_UP_FAILED);
     CHECK(o.uc == NULL);
     CHECK(!px_upstreams_cooling(u, 2, 0));
+    CHECK(!px_upstreams_down(u, 2, 0)); /* one failure is below the threshold */
     CHECK_INT(acquire(u, 2, 0, &o), PX_UP_PENDING);
     CHECK_INT(o.status, PX_UP_FAILED);
     CHECK(px_upstreams_cooling(u, 2, 0));
+    CHECK(px_upstreams_down(u, 2, 0));
+    /* upstream 1's dead server failed at most twice, far below its threshold of 100 */
+    CHECK(!px_upstreams_down(u, 1, 0));
+    CHECK(!px_upstreams_down(u, 1, 1));
     CHECK_INT(acquire(u, 2, 0, &o), PX_UP_UNAVAILABLE);
     CHECK_INT(o.calls, 0);
     CHECK_INT(acquire(u, 99, 0, &o), PX_UP_FAILED); /* no such upstream */

@@ -325,6 +325,124 @@ static void test_polling_only(void)
     close_watch(w2);
 }
 
+/* Runs the loop for 3 debounce intervals and returns the callbacks seen meanwhile. */
+static int quiet_count(void)
+{
+    fired = 0;
+    run_until(-1, 3 * DEBOUNCE_MS);
+    return fired;
+}
+
+/* What an operator's machine does beside certificates: an access log appended to in the
+ * directory above a cert_dir (the README's quick start has /tmp there) and in the cert_dir
+ * itself, an editor's swap, backup and probe files, a temporary file before its rename.
+ * None of them is a change of a certificate in use: no callback. A real change still is. */
+static void test_unrelated_files(void)
+{
+    mk("q");
+    mk("q/certs");
+    mk("q/certs/site");
+    put("q/certs/a.pem", "a");
+    put("q/certs/site/b.pem", "b");
+    struct px_watch *w = watch1("q/certs", 0, 0);
+    CHECK(px_watch_has_dir(w, at("q"))); /* watched, for a rename of q/certs */
+    for (int i = 0; i < 10; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "request %d\n", i);
+        put("q/access.log", line);
+        put("q/certs/access.log", line);
+        put("q/certs/site/access.log", line);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    put("q/certs/.a.pem.swp", "swap");
+    put("q/certs/a.pem~", "backup");
+    put("q/certs/4913", "vim probe");
+    rm("q/certs/4913");
+    put("q/certs/#a.pem#", "emacs autosave");
+    rm("q/certs/.a.pem.swp");
+    put("q/other.pem", "beside the cert_dir, not in it");
+    CHECK_INT(quiet_count(), 0);
+
+    put("q/certs/a.pem", "a2"); /* a real change */
+    CHECK_INT(wait_fire(), 1);
+    put("q/certs/site/b.pem", "b2");
+    CHECK_INT(wait_fire(), 1);
+    put("q/certs/c.crt", "c"); /* a new certificate the loader may pick up */
+    CHECK_INT(wait_fire(), 1);
+    mk("q/certs/new-lineage"); /* a new subdirectory */
+    CHECK_INT(wait_fire(), 1);
+    CHECK(px_watch_has_dir(w, at("q/certs/new-lineage")));
+    mv("q/certs", "q/certs.old"); /* the cert_dir replaced by rename */
+    mk("q/certs");
+    CHECK(wait_fire() >= 1);
+    close_watch(w);
+
+    /* a configured file: its neighbours and its temporary file do not count */
+    mk("f");
+    put("f/cert.pem", "1");
+    w = watch1("f/cert.pem", 0, 0);
+    put("f/access.log", "x");
+    put("f/key.pem", "a key beside it, not configured");
+    put("f/cert.pem.tmp", "2");
+    CHECK_INT(quiet_count(), 0);
+    mv("f/cert.pem.tmp", "f/cert.pem");
+    CHECK_INT(wait_fire(), 1);
+    close_watch(w);
+}
+
+/* certbot writes the new archive file before relinking live/: the archive file alone is
+ * not in use yet; the relink is the change. */
+static void test_certbot_archive_first(void)
+{
+    mk("le2");
+    mk("le2/archive");
+    mk("le2/archive/n");
+    mk("le2/live");
+    mk("le2/live/n");
+    put("le2/archive/n/fullchain1.pem", "v1");
+    ln("../../archive/n/fullchain1.pem", "le2/live/n/fullchain.pem");
+    struct px_watch *w = watch1("le2/live/n/fullchain.pem", 0, 0);
+    put("le2/archive/n/fullchain2.pem", "v2");
+    put("le2/live/n/README", "certbot's note");
+    CHECK_INT(quiet_count(), 0);
+    rm("le2/live/n/fullchain.pem");
+    ln("../../archive/n/fullchain2.pem", "le2/live/n/fullchain.pem");
+    CHECK_INT(wait_fire(), 1);
+    put("le2/archive/n/fullchain1.pem", "the old target: no longer in use");
+    CHECK_INT(quiet_count(), 0);
+    close_watch(w);
+}
+
+/* Polling applies the same rule: an access log in a polled cert_dir is no change. */
+static void test_polling_unrelated(void)
+{
+    mk("pq");
+    put("pq/a.pem", "a");
+    struct px_watch *w = watch1("pq", 50, PX_WATCH_NO_EVENTS);
+    put("pq/access.log", "one");
+    run_until(-1, 4 * 50);
+    put("pq/access.log", "one two");
+    CHECK_INT(quiet_count(), 0);
+    put("pq/a.pem", "a changed");
+    CHECK_INT(wait_fire(), 1);
+    close_watch(w);
+}
+
+static void test_cert_entry(void)
+{
+    CHECK(px_watch_cert_entry("fullchain.pem"));
+    CHECK(px_watch_cert_entry("tls.crt"));
+    CHECK(px_watch_cert_entry("tls.key"));
+    CHECK(px_watch_cert_entry("..data"));
+    CHECK(!px_watch_cert_entry("..data_tmp"));
+    CHECK(!px_watch_cert_entry("..2026_11_25_18_00_00.111"));
+    CHECK(!px_watch_cert_entry(".fullchain.pem.swp"));
+    CHECK(!px_watch_cert_entry("fullchain.pem~"));
+    CHECK(!px_watch_cert_entry("access.log"));
+    CHECK(!px_watch_cert_entry("4913"));
+    CHECK(!px_watch_cert_entry("README"));
+}
+
 static void test_args(void)
 {
     const char *paths[] = {at("plain/cert.pem")};
@@ -358,6 +476,10 @@ int main(void)
     test_symlinked_parent(50, PX_WATCH_NO_EVENTS, "k8s3");
     test_cert_dir();
     test_polling_only();
+    test_unrelated_files();
+    test_certbot_archive_first();
+    test_polling_unrelated();
+    test_cert_entry();
     test_args();
 
     uv_run(&loop, UV_RUN_NOWAIT);
