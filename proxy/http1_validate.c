@@ -316,24 +316,32 @@ struct facts {
     unsigned n_max_forwards;
 };
 
-static int parse_content_length(const struct px_h1_header *f, uint64_t *out, const char **r)
+/* A field value of 1*DIGIT into *out: -1 when it is empty or not all digits, 1 when it
+ * overflows 64 bits (*out is then UINT64_MAX), else 0. */
+static int digits_u64(const struct px_h1_header *f, uint64_t *out)
 {
     uint64_t v = 0;
-    *r = "malformed Content-Length";
+    int over = 0;
     if (f->value_len == 0)
-        return 400;
+        return -1;
     for (size_t i = 0; i < f->value_len; i++) {
         unsigned char c = (unsigned char)f->value[i];
         if (c < '0' || c > '9')
-            return 400;
-        if (v > (UINT64_MAX - (c - '0')) / 10) {
-            *r = "Content-Length overflow";
-            return 400;
-        }
-        v = v * 10 + (c - '0');
+            return -1;
+        if (!over && v > (UINT64_MAX - (c - '0')) / 10)
+            over = 1, v = UINT64_MAX;
+        if (!over)
+            v = v * 10 + (c - '0');
     }
     *out = v;
-    return 0;
+    return over;
+}
+
+static int parse_content_length(const struct px_h1_header *f, uint64_t *out, const char **r)
+{
+    int rc = digits_u64(f, out);
+    *r = rc > 0 ? "Content-Length overflow" : "malformed Content-Length";
+    return rc == 0 ? 0 : 400;
 }
 
 /* Accumulates one Transfer-Encoding header into the running list state. */
@@ -376,16 +384,10 @@ static bool upgrade_offered(const struct px_h1_header *f)
  * (still far from 0). */
 static int max_forwards(const struct px_h1_header *f, struct px_h1_head *h, const char **r)
 {
-    uint64_t v = 0;
+    uint64_t v;
     *r = "malformed Max-Forwards";
-    if (f->value_len == 0)
+    if (digits_u64(f, &v) < 0)
         return 400;
-    for (size_t i = 0; i < f->value_len; i++) {
-        unsigned char c = (unsigned char)f->value[i];
-        if (c < '0' || c > '9')
-            return 400;
-        v = v > (UINT64_MAX - (c - '0')) / 10 ? UINT64_MAX : v * 10 + (c - '0');
-    }
     h->has_max_forwards = true;
     h->max_forwards = v;
     return 0;
