@@ -1,5 +1,5 @@
 /* The TLS engine: one server SSL over two memory BIOs. It knows nothing of sockets, so it
- * can be driven in memory (tests/unit/proxy/test_tls.c) as well as over libuv.
+ * can be driven in memory (tests/unit/tls/test_tls.c) as well as over libuv.
  *
  * Contract: after every call that may produce ciphertext (feed/handshake/read/write/
  * shutdown) the caller drains px_tls_take_output() and sends it. Plaintext writes are

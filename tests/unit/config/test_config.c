@@ -738,7 +738,7 @@ static void repo_path(const char *rel, char *out, size_t len)
         snprintf(out, len, "%s/../../%s", fx, rel);
         return;
     }
-    snprintf(out, len, "%s", __FILE__); /* <repo>/tests/unit/proxy/test_config.c */
+    snprintf(out, len, "%s", __FILE__); /* <repo>/tests/unit/config/test_config.c */
     for (int i = 0; i < 4; i++) {
         char *slash = strrchr(out, '/');
         if (slash)
