@@ -2,9 +2,10 @@
  *
  * Only numeric hosts and "localhost" are accepted: a host name would mean a DNS lookup
  * at startup (or worse, at reload) whose answer can change under a running proxy. */
-#include "px_config.h"
+#include "px_addr.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>

@@ -3,11 +3,12 @@
  * in len) so text built in it can be logged or compared directly. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "px_http1.h"
+#include "px_buf.h"
 
 void px_buf_free(struct px_buf *b)
 {

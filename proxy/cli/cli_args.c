@@ -3,6 +3,9 @@
  * its own subset. */
 #include "cli.h"
 
+#include "px_buf.h"
+#include "px_json.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,17 +97,11 @@ static bool any_sidecar(const struct px_sidecar_args *a)
 
 static void json_string(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
+    struct px_buf b = {0};
+    px_json_str(&b, s);
+    if (b.data)
+        fputs(b.data, f);
+    px_buf_free(&b);
 }
 
 /* --json: the config errors in the shape of the check report, so that a script reading

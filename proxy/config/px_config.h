@@ -10,20 +10,10 @@
 #define TWOFOLD_PX_CONFIG_H
 
 #include "cs.h"
+#include "px_addr.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
-
-struct px_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[80]; /* as written: "127.0.0.1:8443", "[::1]:8443" */
-};
-
-/* "host:port" or "[v6]:port" -> addr. Numeric hosts and "localhost" only (no DNS at
- * startup surprises). Returns 0 or negative with a message in err. */
-int px_addr_parse(const char *s, struct px_addr *out, char *err, size_t errlen);
 
 enum px_balance { PX_BALANCE_ROUND_ROBIN = 0, PX_BALANCE_LEAST_CONN = 1 };
 enum px_access_log_mode { PX_ACCESS_OFF = 0, PX_ACCESS_TEXT = 1, PX_ACCESS_JSON = 2 };

@@ -12,6 +12,8 @@
 #include "px_log.h"
 #include "px_metrics.h"
 #include "px_server_internal.h"
+#include "px_reload.h"
+#include "px_admin_api.h"
 
 #include <stdlib.h>
 #include <string.h>

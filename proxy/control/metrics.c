@@ -1,29 +1,13 @@
 /* /certs and /metrics rendering. Metric names are documented in README.md. */
 #include "px_metrics.h"
 
+#include "px_json.h"
+#include "px_reload.h"
+
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-void px_json_str(struct px_buf *b, const char *s)
-{
-    if (!s) {
-        px_buf_append(b, "null", 4);
-        return;
-    }
-    px_buf_append(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            px_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            px_buf_printf(b, "\\u%04x", c);
-        else
-            px_buf_append(b, s, 1);
-    }
-    px_buf_append(b, "\"", 1);
-}
 
 static void iso_time(char *out, size_t len, time_t t)
 {

@@ -6,6 +6,8 @@
 #include "px_server_internal.h"
 #include "px_tickets.h"
 #include "px_watch.h"
+#include "px_reload.h"
+#include "px_ops.h"
 
 #include <stdlib.h>
 

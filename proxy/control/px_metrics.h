@@ -3,13 +3,11 @@
 #ifndef TWOFOLD_PX_METRICS_H
 #define TWOFOLD_PX_METRICS_H
 
-#include "px_http1.h"
+#include "px_buf.h"
 #include "px_server_internal.h"
 
 void px_metrics_certs_json(const struct px_server *s, struct px_buf *out);
 void px_metrics_render(const struct px_server *s, const struct px_worker_report *reports, size_t n,
                        struct px_buf *out);
-/* JSON string literal with escaping (NULL -> null). */
-void px_json_str(struct px_buf *b, const char *s);
 
 #endif

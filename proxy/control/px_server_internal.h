@@ -1,6 +1,7 @@
-/* The main thread's state, shared by server.c (startup, signals, shutdown), reload.c
- * (building and publishing snapshots) and admin_api.c (the admin endpoint). Everything
- * here is touched on the main thread only. */
+/* The main thread's state (struct px_server), owned by server.c (startup, signals,
+ * shutdown) and read and written by the other control files: reload (building and
+ * publishing snapshots), ops (watcher, ticket rotation) and admin_api (the admin
+ * endpoint). Everything here is touched on the main thread only. */
 #ifndef TWOFOLD_PX_SERVER_INTERNAL_H
 #define TWOFOLD_PX_SERVER_INTERNAL_H
 
@@ -10,43 +11,12 @@
 
 #include "cs.h"
 #include "px_config.h"
-#include "px_http1.h"
+#include "px_reload.h"
 #include "px_worker.h"
 
 struct px_admin;
 struct px_admin_req;
 struct px_access_log;
-
-enum px_reload_outcome {
-    PX_RELOAD_APPLIED = 0, /* exit code of `twofold reload` too */
-    PX_RELOAD_FAILED = 1,
-    PX_RELOAD_PARTIAL = 2, /* applied, but some sites were refused or kept old certs */
-};
-const char *px_reload_outcome_name(enum px_reload_outcome o);
-
-struct px_reload_site {
-    char *site;
-    enum cs_site_status status;
-};
-
-/* What the last reload did, for logs, /certs, /metrics and `twofold reload`. */
-struct px_reload_result {
-    uint64_t seq; /* 0: no reload yet */
-    time_t at;
-    const char *trigger; /* "SIGHUP", "admin", "watch" */
-    enum px_reload_outcome outcome;
-    uint64_t generation;          /* live generation after it */
-    struct px_buf summary_json;   /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
-    struct px_buf summary_text;   /* the same, one line per site / finding, for people */
-    struct px_reload_site *sites; /* per-site status, for /metrics */
-    size_t n_sites;
-};
-
-/* An admin request waiting for a reload to finish. */
-struct px_reload_waiter {
-    struct px_reload_waiter *next;
-    struct px_admin_req *req;
-};
 
 struct px_server {
     struct px_config *cfg;
@@ -88,30 +58,5 @@ struct px_server {
     struct px_tickets *tickets; /* session ticket keys, outside snapshots */
     uv_timer_t ticket_timer;
 };
-
-/* reload.c: reread re-reads the config file too (SIGHUP, POST /reload); the watcher
- * and retries reload certificates only. */
-void px_reload_start(struct px_server *s, const char *trigger, bool reread,
-                     struct px_admin_req *waiter);
-void px_reload_result_free(struct px_reload_result *r);
-void px_log_findings(const struct cs_diag *d);
-
-/* reload_config.c */
-int px_reload_read_config(struct px_server *s, struct px_config **out,
-                          struct px_config_errors *errs);
-int px_reload_publish_config(struct px_server *s, struct px_config *nc, struct cs_snapshot *snap,
-                             char *err, size_t errlen);
-
-/* ops.c: the certificate watcher, ticket key rotation, systemd notification */
-int px_ops_start(struct px_server *s);
-void px_ops_stop(struct px_server *s);
-/* Re-arms the watcher over the files of the live snapshot (after a reload). */
-void px_ops_watch_refresh(struct px_server *s);
-
-/* admin_api.c */
-int px_admin_api_start(struct px_server *s);
-void px_admin_api_stop(struct px_server *s);
-void px_admin_api_collect_done(uv_async_t *a);
-void px_admin_api_reload_answer(struct px_server *s, struct px_reload_waiter *list);
 
 #endif

@@ -17,8 +17,11 @@
 
 #include "px_admin.h"
 #include "px_log.h"
-#include "px_metrics.h"
+#include "px_json.h"
 #include "px_notify.h"
+#include "px_reload.h"
+#include "px_ops.h"
+#include "px_admin_api.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,8 @@
 #include "px_log.h"
 #include "px_server_internal.h"
 #include "px_tls.h"
+#include "px_listener.h"
+#include "px_reload.h"
 
 #include <stdlib.h>
 #include <string.h>

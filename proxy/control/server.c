@@ -16,6 +16,10 @@
 #include "px_tickets.h"
 #include "px_tls.h"
 #include "px_worker.h"
+#include "px_listener.h"
+#include "px_reload.h"
+#include "px_ops.h"
+#include "px_admin_api.h"
 
 #include <signal.h>
 #include <stdatomic.h>

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "px_buf.h"
+
 enum px_h1_kind { PX_H1_REQUEST = 0, PX_H1_RESPONSE = 1 };
 
 enum px_h1_body {
@@ -138,16 +140,6 @@ int px_h1_error_status(const struct px_h1_parser *p);
 const char *px_h1_error_reason(const struct px_h1_parser *p);
 
 /* ---- serialisation ---- */
-
-/* A growable byte buffer; data stays NUL-terminated (not counted in len). Reuse by setting
- * len = 0; it never shrinks. Writers append to it and restore len on failure. */
-struct px_buf {
-    char *data;
-    size_t len, cap;
-};
-void px_buf_free(struct px_buf *b);
-int px_buf_append(struct px_buf *b, const void *p, size_t n);
-int px_buf_printf(struct px_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* What the proxy adds to a request forwarded upstream. */
 struct px_h1_forward {

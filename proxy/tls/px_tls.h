@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "px_http1.h" /* struct px_buf */
+#include "px_buf.h"
 
 enum {
     PX_TLS_WANT = 0,   /* need more ciphertext */

@@ -3,6 +3,8 @@
  * so a hostile request target cannot forge a line. */
 #include "px_access_log.h"
 
+#include "px_json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -108,9 +110,9 @@ static void putf(struct out *o, const char *fmt, unsigned long long v)
     put(o, tmp, (size_t)n);
 }
 
-/* Escapes for both formats: quote and backslash get a backslash, other bytes outside
- * 0x20..0x7e become \u00XX (JSON) or \xXX (text). Text mode also escapes the space when
- * the field is unquoted. */
+/* Escapes for both formats: JSON values through the one JSON writer, 7-bit only
+ * (PX_JSON_ASCII: a path may be any bytes); in text, quote and backslash get a backslash,
+ * other bytes outside 0x20..0x7e become \xXX, and an unquoted field's space becomes '_'. */
 static void put_escaped(struct out *o, const char *s, size_t len, bool json, bool quoted)
 {
     static const char hex[] = "0123456789abcdef";
@@ -118,15 +120,17 @@ static void put_escaped(struct out *o, const char *s, size_t len, bool json, boo
         unsigned char ch = (unsigned char)s[i];
         char tmp[8];
         size_t k = 0;
-        if (ch == '"' || ch == '\\') {
+        if (json) {
+            k = px_json_escape_byte(ch, PX_JSON_ASCII, tmp);
+        } else if (ch == '"' || ch == '\\') {
             tmp[k++] = '\\';
             tmp[k++] = (char)ch;
         } else if (ch < 0x20 || ch > 0x7e || (ch == ' ' && !quoted)) {
-            if (!json && ch == ' ') {
+            if (ch == ' ') {
                 tmp[k++] = '_';
             } else {
-                memcpy(tmp, json ? "\\u00" : "\\x", json ? 4 : 2);
-                k = json ? 4 : 2;
+                memcpy(tmp, "\\x", 2);
+                k = 2;
                 tmp[k++] = hex[ch >> 4];
                 tmp[k++] = hex[ch & 15];
             }

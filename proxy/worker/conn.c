@@ -8,6 +8,7 @@
 #include "px_log.h"
 #include "px_upstream.h"
 #include "px_worker.h"
+#include "px_gen.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>

@@ -12,6 +12,7 @@
 #include "px_log.h"
 #include "px_upstream.h"
 #include "px_worker.h"
+#include "px_gen.h"
 
 #include <llhttp.h>
 #include <stdlib.h>

@@ -1,4 +1,6 @@
-/* Configuration generations per worker (see struct px_gen in px_worker.h). */
+/* Configuration generations per worker (px_gen.h). */
+#include "px_gen.h"
+
 #include "px_log.h"
 #include "px_upstream.h"
 #include "px_worker.h"

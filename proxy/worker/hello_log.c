@@ -2,7 +2,7 @@
 #include "px_hello_log.h"
 
 #include "px_log.h"
-#include "px_metrics.h" /* px_json_str */
+#include "px_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,6 +11,8 @@
  * Listeners are allocated one by one (libuv keeps pointers to their handles), so a config
  * reload can keep, add and remove them: px_listeners_apply.
  */
+#include "px_listener.h"
+
 #include "px_conn.h"
 #include "px_log.h"
 #include "px_worker.h"

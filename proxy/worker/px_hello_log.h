@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "px_http1.h" /* struct px_buf */
+#include "px_buf.h"
 
 #define PX_HELLO_LOG_KEEP   64          /* failures kept per worker */
 #define PX_HELLO_LOG_RATE   10          /* log lines per second per worker */

@@ -30,30 +30,6 @@ struct px_stats {
     uint64_t bytes_in, bytes_out;
 };
 
-struct px_listener {
-    struct px_worker *w;
-    uv_tcp_t tcp;
-    struct px_addr addr; /* a copy: the config it came from may be replaced */
-    bool pending;        /* a connection is waiting: we are at max_connections */
-    bool closing;        /* uv_close called; freed by its close callback */
-};
-
-/* One configuration generation as a worker uses it: the config and the upstream pools
- * built for it. Worker thread only. Referenced by the worker (its current generation) and
- * by every connection accepted under it, so after a config reload old connections finish
- * with the limits and upstreams they started with; the last release closes the pools. */
-struct px_gen {
-    unsigned refs;
-    struct px_worker *w;
-    struct px_config *cfg; /* one px_config reference */
-    struct px_upstreams *upstreams;
-    uv_timer_t free_timer; /* frees the pools once their close callbacks have run */
-};
-
-struct px_gen *px_gen_new(struct px_worker *w, struct px_config *cfg);
-struct px_gen *px_gen_ref(struct px_gen *g);
-void px_gen_release(struct px_gen *g); /* NULL is a no-op */
-
 struct px_worker {
     unsigned id;
     uv_thread_t thread;
@@ -155,14 +131,6 @@ void px_collect_slot_done(struct px_collect *c);
 void px_worker_join(struct px_worker *w);
 /* After join: frees what init allocated. */
 void px_worker_free(struct px_worker *w);
-
-/* Listening sockets (listener.c): creates a bound SO_REUSEPORT socket for addr. */
-int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen);
-int px_listeners_start(struct px_worker *w, const int *fds);
-void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const int *fds);
-void px_listeners_close(struct px_worker *w);
-/* Resumes accepting when below max_connections (after a connection is gone). */
-void px_listeners_resume(struct px_worker *w);
 
 /* Called by conn.c for a failed handshake: logs it (rate-limited) and keeps it for
  * GET /debug/failed-hellos. */

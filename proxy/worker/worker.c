@@ -10,6 +10,8 @@
 #include "px_conn.h"
 #include "px_log.h"
 #include "px_upstream.h"
+#include "px_gen.h"
+#include "px_listener.h"
 
 #include <stdlib.h>
 #include <string.h>
