@@ -111,8 +111,6 @@ void px_config_free(struct px_config *c); /* NULL is a no-op; ignores refs */
 struct px_config *px_config_ref(struct px_config *c);
 void px_config_release(struct px_config *c);
 
-/* ---- additions (config engineer) ---- */
-
 /* px_config_load_file with flags. PX_CONFIG_NO_FILE_CHECKS skips the stat/access checks
  * of cert, key, cert_dir and ca_bundle (tests and documentation checks of examples whose
  * files do not exist here). px_config_load_file(p, o, e) == _ex(p, 0, o, e). */

@@ -1,4 +1,4 @@
-/* Private to proxy/http1*.c: the head validator and the small lexical helpers shared by
+/* Private to proxy/http1/: the head validator and the small lexical helpers shared by
  * the parser (http1.c), the validator (http1_validate.c) and the writer (http1_write.c). */
 #ifndef TWOFOLD_HTTP1_INT_H
 #define TWOFOLD_HTTP1_INT_H
