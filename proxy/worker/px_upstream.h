@@ -20,8 +20,8 @@ void px_upstreams_shutdown(struct px_upstreams *u);
 /* Frees after the loop has run the close callbacks. NULL is a no-op. */
 void px_upstreams_free(struct px_upstreams *u);
 
-/* Further API (acquire/release a connection, health) is defined by upstream.c's author
- * below this line and used by conn.c. */
+/* Connections: acquire and release (the pools and passive health behind them), and
+ * reading an acquired connection; used by the client connection (conn.c, conn_relay.c). */
 
 struct px_upconn; /* one TCP connection to one upstream server (opaque) */
 struct px_stats;
