@@ -10,7 +10,8 @@ and fails when:
 - a folder includes an internal header (*_int.h, *_internal.h, cli.h) of another folder;
 - a folder includes a header of a folder whose library it does not link (directly or
   through the libraries it links, as the CMake files say);
-- the include graph between folders has a cycle.
+- the include graph between folders has a cycle;
+- ARCHITECTURE.md does not name a source folder or one of its files.
 
 Usage: test_layout.py [REPO]   (default: $TWOFOLD_SRC, else this file's ../..)
 """
@@ -132,6 +133,18 @@ def check(root):
         visit(n, [n])
     for cyc in sorted(cycles):
         errors.append("include cycle between folders: " + " -> ".join(cyc + (cyc[0],)))
+    # ARCHITECTURE.md names every folder and every file in it.
+    arch_path = os.path.join(root, "ARCHITECTURE.md")
+    arch = open(arch_path).read() if os.path.exists(arch_path) else ""
+    if not arch:
+        errors.append("ARCHITECTURE.md: missing")
+    for name, d in dirs.items():
+        rel = os.path.relpath(d, root)
+        if arch and f"{rel}/" not in arch:
+            errors.append(f"ARCHITECTURE.md: does not name {rel}/")
+        for src in sorted(glob.glob(os.path.join(d, "*.[ch]"))):
+            if arch and f"`{os.path.basename(src)}`" not in arch:
+                errors.append(f"ARCHITECTURE.md: does not describe {os.path.relpath(src, root)}")
     return errors, edges
 
 
