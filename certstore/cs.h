@@ -244,40 +244,96 @@ bool cs_snapshot_strict_sni(const struct cs_snapshot *s);
 
 /* ---- the ClientHello and the selection ---- */
 
-#define CS_HELLO_MAX 128
+/* Protocol limits a ClientHello can reach (RFC 8446 4.1.2 and 4.2): lists of up to 2^16-2
+ * bytes. The hello keeps no list: each one is reduced while parsing to what selection
+ * needs, so no entry is ever dropped however long the list or late the usable entry:
+ * - cipher suites: one bit per code point (all 65536), so any suite the server enables,
+ *   whatever OpenSSL build, is seen;
+ * - signature schemes and groups: one bit per entry of the known tables below (selection
+ *   matches nothing else: an unknown scheme or group can never be used);
+ * - versions: one bit per SSL 3.0 .. TLS 1.3;
+ * plus the number of entries sent (GREASE excluded), for display. Fill a hello by hand
+ * with the cs_hello_add_* functions. */
+#define CS_HELLO_SUITE_WORDS (65536 / 64)
 
-/* The capabilities a ClientHello announces. Lists keep wire order; has_* tell whether the
- * extension was present at all (absent and empty differ for TLS 1.2 rules). */
+/* What the hello shows that OpenSSL refuses after the ClientHello callback has run (the
+ * checks in tls_early_post_process_client_hello), so that selection can predict OpenSSL's
+ * own alert instead of judging certificates. */
+enum {
+    CS_HELLO_BAD_VERSIONS = 1u << 0, /* supported_versions malformed: protocol_version */
+    CS_HELLO_BAD_CIPHERS = 1u << 1,  /* cipher list of odd length: decode_error */
+    CS_HELLO_NO_CIPHERS = 1u << 2,   /* empty cipher list: illegal_parameter */
+    CS_HELLO_BAD_EXT = 1u << 3,      /* a malformed sigalgs/groups/SNI body: decode_error */
+    CS_HELLO_NO_NULL_COMP = 1u << 4, /* compression methods without null: decode_error */
+    CS_HELLO_COMP_EXTRA = 1u << 5,   /* more than one method: TLS 1.3's illegal_parameter */
+};
+
 struct cs_hello {
     bool has_sni;
     char sni[256];
     uint16_t legacy_version;
-    uint16_t versions[16]; /* supported_versions extension */
-    size_t n_versions;
-    uint16_t ciphers[CS_HELLO_MAX];
-    size_t n_ciphers;
+    bool has_versions; /* supported_versions sent (even with only unknown values) */
+    uint8_t versions;  /* bit v - 0x0300 for each of SSL 3.0 .. TLS 1.3 it lists */
+    size_t n_versions; /* entries it lists, GREASE excluded */
+    uint64_t ciphers[CS_HELLO_SUITE_WORDS]; /* bit per offered suite (SCSVs included) */
+    size_t n_ciphers;                       /* suites sent, GREASE excluded */
     bool has_sigalgs;
-    uint16_t sigalgs[CS_HELLO_MAX];
+    uint32_t sigalgs; /* bit i: cs_sigalg_ids[i] offered */
     size_t n_sigalgs;
     bool has_groups;
-    uint16_t groups[CS_HELLO_MAX];
+    uint32_t groups; /* bit i: cs_group_ids[i] offered */
     size_t n_groups;
+    bool has_key_share; /* key_share sent (TLS 1.3 without it needs a HelloRetryRequest) */
+    unsigned bad;       /* CS_HELLO_BAD_* */
+    bool v2;            /* SSLv2-format hello */
 };
+
+/* The signature schemes and groups a hello records, in IANA order. */
+extern const uint16_t cs_sigalg_ids[];
+extern const size_t cs_n_sigalg_ids;
+extern const uint16_t cs_group_ids[];
+extern const size_t cs_n_group_ids;
+
+/* Recording (parsers, tests) and reading one value. Counts are the caller's. */
+void cs_hello_add_cipher(struct cs_hello *h, uint16_t id);
+void cs_hello_add_sigalg(struct cs_hello *h, uint16_t id);
+void cs_hello_add_group(struct cs_hello *h, uint16_t id);
+void cs_hello_add_version(struct cs_hello *h, uint16_t v);
+bool cs_hello_has_cipher(const struct cs_hello *h, uint16_t id);
+bool cs_hello_has_sigalg(const struct cs_hello *h, uint16_t id);
+bool cs_hello_has_group(const struct cs_hello *h, uint16_t id);
+bool cs_hello_has_version(const struct cs_hello *h, uint16_t v);
 
 /* From a live SSL inside the ClientHello callback. Returns 0 or negative. */
 int cs_hello_from_ssl(SSL *ssl, struct cs_hello *out);
-/* From raw bytes: a TLS record or a bare handshake message holding a ClientHello.
- * Returns 0, or negative with a reason in err. */
+/* From raw bytes: TLS records (one, or several a large hello is split over) or a bare
+ * handshake message holding a ClientHello. Returns 0, or negative with a reason in err. */
 int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, size_t errlen);
 
+/* Why a handshake failed. Beyond NO_CERT and UNKNOWN_SNI (the callback's own refusals),
+ * the reasons name the alert OpenSSL sends when it decides alone (RFC 8446 6.2, RFC 7507):
+ * the callback leaves those hellos to OpenSSL (see cs_snapshot.c), and whatever fatal alert
+ * the server then sends is recorded as the reason. */
 enum cs_fail {
     CS_FAIL_NONE = 0,
-    CS_FAIL_NO_CERT,     /* no certificate this client can use */
-    CS_FAIL_UNKNOWN_SNI, /* strict_sni and the name is unknown or missing */
-    CS_FAIL_PROTOCOL,    /* malformed or unsupported ClientHello / handshake error */
+    CS_FAIL_NO_CERT,           /* no certificate this client can use: handshake_failure */
+    CS_FAIL_UNKNOWN_SNI,       /* strict_sni and the name is unknown or missing */
+    CS_FAIL_PROTOCOL,          /* any other handshake error */
+    CS_FAIL_PROTOCOL_VERSION,  /* no version in common: protocol_version */
+    CS_FAIL_FALLBACK,          /* TLS_FALLBACK_SCSV below our maximum: inappropriate_fallback */
+    CS_FAIL_DECODE,            /* malformed ClientHello: decode_error */
+    CS_FAIL_ILLEGAL_PARAMETER, /* e.g. no cipher suites at all: illegal_parameter */
+    CS_FAIL_MISSING_EXTENSION, /* TLS 1.3 without signature_algorithms/groups/key_share */
     CS_FAIL__COUNT
 };
-const char *cs_fail_name(enum cs_fail f); /* "no_usable_cert", "unknown_sni", "protocol" */
+/* "no_usable_cert", "unknown_sni", "protocol", "protocol_version", "inappropriate_fallback",
+ * "decode_error", "illegal_parameter", "missing_extension". */
+const char *cs_fail_name(enum cs_fail f);
+/* The TLS alert that goes with a reason (SSL_AD_*), and the reason an alert stands for:
+ * protocol_version .. missing_extension, else CS_FAIL_PROTOCOL (never NO_CERT or
+ * UNKNOWN_SNI, which only the callback's own judgement gives). */
+int cs_fail_alert(enum cs_fail f);
+enum cs_fail cs_fail_from_alert(int alert);
 /* "TLSv1.2", "TLSv1.3" (OpenSSL's spelling), "none" for 0. */
 const char *cs_version_name(int version);
 /* IANA name of a signature scheme, or "0x...." written into buf. */
@@ -315,6 +371,9 @@ struct cs_suites {
     /* Bit i set: tls12_rsa[i] uses ECDHE key exchange, so it also needs a shared group
      * (precomputed: the selection runs per handshake). */
     uint64_t tls12_rsa_ecdhe;
+    /* Bit i set: tls12_ecdsa[i] / tls12_rsa[i] exists only from TLS 1.2 on (GCM, SHA-256
+     * and ChaCha suites), so a TLS 1.0/1.1 handshake cannot use it. */
+    uint64_t tls12_ecdsa_only12, tls12_rsa_only12;
     /* SSL_CTX_get_security_level: at 1 and above OpenSSL 3 refuses SHA-1 signatures, so a
      * TLS 1.2 client offering only SHA-1 sigalgs (or none: RFC 5246's default is SHA-1)
      * gets no certificate. */
@@ -328,9 +387,11 @@ int cs_suites_set_groups(struct cs_suites *out, const char *groups);
 const struct cs_suites *cs_snapshot_suites(const struct cs_snapshot *s);
 
 /* The one selection function: pure, used by the handshake, check, explain and tests.
- * suites tells which suites, groups and versions the server enables. Returns 0 when a
- * certificate was chosen, negative when none is usable (out->fail and out->reason say
- * why). */
+ * suites tells which suites, groups and versions the server enables; entry NULL means an
+ * unknown name under strict SNI. Returns 0 when a certificate was chosen, negative when
+ * none is usable (out->fail and out->reason say why): CS_FAIL_NO_CERT when no certificate
+ * fits, CS_FAIL_UNKNOWN_SNI, or the reason (cs_fail_alert) OpenSSL refuses the hello for
+ * whatever certificates exist, checked first as OpenSSL does. */
 int cs_select(const struct cs_entry *entry, const struct cs_hello *hello,
               const struct cs_suites *suites, struct cs_choice *out);
 

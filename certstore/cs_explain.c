@@ -24,35 +24,53 @@ static const char *group_name(uint16_t id, char *buf, size_t len)
     }
 }
 
-static void print_list(FILE *f, const char *label, const uint16_t *v, size_t n, bool present,
-                       bool sigalgs)
+/* The known entries set in bits (ids[i] for bit i), then how many sent were unknown. */
+static void print_list(FILE *f, const char *label, uint32_t bits, const uint16_t *ids, size_t n_ids,
+                       size_t sent, bool present, bool sigalgs)
 {
     char tmp[16];
     int col = fprintf(f, "  %-17s", label);
+    size_t shown = 0;
 
     if (!present)
         fputs(" (extension not sent)", f);
-    for (size_t i = 0; present && i < n; i++) {
-        const char *name =
-            sigalgs ? cs_sigalg_name(v[i], tmp, sizeof(tmp)) : group_name(v[i], tmp, sizeof(tmp));
+    for (size_t i = 0; present && i < n_ids; i++) {
+        if (!((bits >> i) & 1))
+            continue;
+        const char *name = sigalgs ? cs_sigalg_name(ids[i], tmp, sizeof(tmp))
+                                   : group_name(ids[i], tmp, sizeof(tmp));
         if (col + 1 + (int)strlen(name) > 100) /* wrap under the first entry */
             col = fprintf(f, "\n%19s", "") - 1;
         col += fprintf(f, " %s", name);
+        shown++;
     }
+    if (present && sent > shown)
+        fprintf(f, " (+%zu unknown)", sent - shown);
+    else if (present && sent == 0)
+        fputs(" (empty)", f);
     fputc('\n', f);
 }
 
 static void print_client(FILE *f, const struct cs_hello *h)
 {
+    size_t known = 0;
+
     fputs("client:\n  versions         ", f);
-    if (h->n_versions == 0)
+    if (!h->has_versions)
         fprintf(f, " legacy_version 0x%04x (no supported_versions)", h->legacy_version);
-    for (size_t i = 0; i < h->n_versions; i++)
-        fprintf(f, " %s",
-                h->versions[i] <= TLS1_3_VERSION ? cs_version_name(h->versions[i]) : "draft");
-    fprintf(f, "\n  cipher suites     %zu offered\n", h->n_ciphers);
-    print_list(f, "signature algs", h->sigalgs, h->n_sigalgs, h->has_sigalgs, true);
-    print_list(f, "groups", h->groups, h->n_groups, h->has_groups, false);
+    for (int v = TLS1_3_VERSION; v >= SSL3_VERSION; v--)
+        if (cs_hello_has_version(h, (uint16_t)v)) {
+            fprintf(f, " %s", cs_version_name(v));
+            known++;
+        }
+    if (h->has_versions && h->n_versions > known)
+        fprintf(f, " (+%zu unknown)", h->n_versions - known);
+    fprintf(f, "\n  cipher suites     %zu offered%s\n", h->n_ciphers,
+            cs_hello_has_cipher(h, 0x5600) ? " (with TLS_FALLBACK_SCSV)" : "");
+    print_list(f, "signature algs", h->sigalgs, cs_sigalg_ids, cs_n_sigalg_ids, h->n_sigalgs,
+               h->has_sigalgs, true);
+    print_list(f, "groups", h->groups, cs_group_ids, cs_n_group_ids, h->n_groups, h->has_groups,
+               false);
 }
 
 static const char *match_kind(const struct cs_entry *e, const char *sni, bool matched)

@@ -180,6 +180,53 @@ static int hello_fail(SSL *ssl, int idx, enum cs_fail f, int *al, int alert)
     return SSL_CLIENT_HELLO_ERROR;
 }
 
+/* A hello OpenSSL refuses whatever certificates exist is not the callback's to judge: it
+ * stays on the base context, which holds no certificate (so it cannot complete with
+ * anything), and OpenSSL's own checks send their own alert (info_cb records it). f is
+ * the prediction, kept when the alert says nothing more specific. */
+static int hello_defer(SSL *ssl, int idx, enum cs_fail f)
+{
+    SSL_set_ex_data(ssl, idx, (void *)&fail_mark[f]);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Records the reason of the fatal alert the server sends during a handshake in which no
+ * certificate was chosen (before, in or deferred by the ClientHello callback), and drops a
+ * prediction that OpenSSL did not confirm (a deferred hello that completed, e.g. a TLS 1.3
+ * resumption without signature_algorithms). Installed on the base context and on each
+ * SSL by the callback (after a context switch the SSL's own callback is the one called). */
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+    int idx = ex_index();
+    const void *p;
+
+    if (idx < 0 || !(where & (SSL_CB_WRITE_ALERT | SSL_CB_HANDSHAKE_DONE)))
+        return;
+    p = SSL_get_ex_data(ssl, idx);
+    if (p && !is_fail_mark(p))
+        return; /* a certificate was chosen: a later failure is the protocol's */
+    if (where & SSL_CB_HANDSHAKE_DONE) {
+        if (p)
+            SSL_set_ex_data((SSL *)ssl, idx, NULL);
+        return;
+    }
+    if ((ret >> 8) != SSL3_AL_FATAL)
+        return;
+    enum cs_fail f = cs_fail_from_alert(ret & 0xff);
+    if (f != CS_FAIL_PROTOCOL || !p)
+        SSL_set_ex_data((SSL *)ssl, idx, (void *)&fail_mark[f]);
+}
+
+/* Does nothing: the name was judged by the ClientHello callback. Its presence matters: with
+ * no servername callback, OpenSSL 3.0 offers TLS 1.3 only when the context holds a
+ * certificate (is_tls13_capable), and a deferred hello stays on the base context, which
+ * holds none; OpenSSL must negotiate as it would with the site's certificates. */
+static int servername_cb(SSL *ssl, int *al, void *arg)
+{
+    (void)ssl, (void)al, (void)arg;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 /* Runs again on the second ClientHello after a HelloRetryRequest: every step is
  * recomputed and overwritten, so a second run is harmless. */
 static int hello_cb(SSL *ssl, int *al, void *arg)
@@ -188,14 +235,18 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
     int idx = ex_index();
     struct cs_hello h;
     struct cs_choice ch;
-    if (idx < 0 || cs_hello_from_ssl(ssl, &h) != 0)
-        return hello_fail(ssl, idx, CS_FAIL_PROTOCOL, al, SSL_AD_DECODE_ERROR);
+    if (idx < 0)
+        return hello_fail(ssl, idx, CS_FAIL_PROTOCOL, al, SSL_AD_INTERNAL_ERROR);
+    SSL_set_info_callback(ssl, info_cb);
+    if (cs_hello_from_ssl(ssl, &h) != 0) /* a malformed SNI list, or not a host name */
+        return hello_fail(ssl, idx, CS_FAIL_DECODE, al, SSL_AD_DECODE_ERROR);
     const struct cs_entry *e = cs_snapshot_lookup(s, h.has_sni ? h.sni : NULL, NULL);
-    if (!e)
-        return hello_fail(ssl, idx, CS_FAIL_UNKNOWN_SNI, al, SSL_AD_UNRECOGNIZED_NAME);
-    if (cs_select(e, &h, &s->suites, &ch) != 0 || !ch.cert)
-        return hello_fail(ssl, idx, ch.fail != CS_FAIL_NONE ? ch.fail : CS_FAIL_NO_CERT, al,
-                          SSL_AD_HANDSHAKE_FAILURE);
+    if (cs_select(e, &h, &s->suites, &ch) != 0 || !ch.cert) {
+        enum cs_fail f = ch.fail != CS_FAIL_NONE ? ch.fail : CS_FAIL_NO_CERT;
+        if (f == CS_FAIL_NO_CERT || f == CS_FAIL_UNKNOWN_SNI)
+            return hello_fail(ssl, idx, f, al, cs_fail_alert(f));
+        return hello_defer(ssl, idx, f);
+    }
     const struct pick *p = find_pick(s, e->site, ch.cert);
     if (!p || SSL_set_SSL_CTX(ssl, ch.cert->ctx) == NULL)
         return hello_fail(ssl, idx, CS_FAIL_PROTOCOL, al, SSL_AD_INTERNAL_ERROR);
@@ -619,6 +670,8 @@ static int make_base(struct cs_snapshot *s, const struct cs_conf *conf, struct c
     if (cs_ctx_apply_policy(s->base, conf, d) != 0)
         return -1;
     SSL_CTX_set_client_hello_cb(s->base, hello_cb, s);
+    SSL_CTX_set_info_callback(s->base, info_cb);
+    SSL_CTX_set_tlsext_servername_callback(s->base, servername_cb);
     /* OpenSSL 3.0 cannot report a context's groups: hand the policy's list over. */
     struct cs_policy eff;
     cs_policy_effective(&conf->policy, &eff);

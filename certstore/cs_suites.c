@@ -13,12 +13,27 @@ static const struct {
     const char *name;
     uint16_t id;
 } group_names[] = {
-    {"P-256", 23},           {"prime256v1", 23},      {"secp256r1", 23},
-    {"P-384", 24},           {"secp384r1", 24},       {"P-521", 25},
-    {"secp521r1", 25},       {"X25519", 29},          {"X448", 30},
-    {"ffdhe2048", 256},      {"ffdhe3072", 257},      {"ffdhe4096", 258},
-    {"ffdhe6144", 259},      {"ffdhe8192", 260},      {"secp256k1", 22},
-    {"brainpoolP256r1", 26}, {"brainpoolP384r1", 27}, {"brainpoolP512r1", 28},
+    {"P-256", 23},
+    {"prime256v1", 23},
+    {"secp256r1", 23},
+    {"P-384", 24},
+    {"secp384r1", 24},
+    {"P-521", 25},
+    {"secp521r1", 25},
+    {"X25519", 29},
+    {"X448", 30},
+    {"ffdhe2048", 256},
+    {"ffdhe3072", 257},
+    {"ffdhe4096", 258},
+    {"ffdhe6144", 259},
+    {"ffdhe8192", 260},
+    {"secp256k1", 22},
+    {"brainpoolP256r1", 26},
+    {"brainpoolP384r1", 27},
+    {"brainpoolP512r1", 28},
+    {"brainpoolP256r1tls13", 31},
+    {"brainpoolP384r1tls13", 32},
+    {"brainpoolP512r1tls13", 33},
 };
 
 /* OpenSSL 3.0's default list, used until cs_suites_set_groups is called: OpenSSL 3.0 has
@@ -75,11 +90,19 @@ static void add_cipher(const SSL_CIPHER *c, struct cs_suites *out)
     }
     if (out->min_version > TLS1_2_VERSION || cipher_min_version(c) > out->max_version)
         return;
+    /* Certificate contexts get no DH parameters, so OpenSSL never chooses a DHE suite. */
+    if (SSL_CIPHER_get_kx_nid(c) == NID_kx_dhe)
+        return;
+    bool only12 = cipher_min_version(c) == TLS1_2_VERSION;
     if (auth == NID_auth_ecdsa && out->n_tls12_ecdsa < COUNT(out->tls12_ecdsa)) {
+        if (only12)
+            out->tls12_ecdsa_only12 |= (uint64_t)1 << out->n_tls12_ecdsa;
         out->tls12_ecdsa[out->n_tls12_ecdsa++] = id;
     } else if (auth == NID_auth_rsa && out->n_tls12_rsa < COUNT(out->tls12_rsa)) {
         if (SSL_CIPHER_get_kx_nid(c) == NID_kx_ecdhe)
             out->tls12_rsa_ecdhe |= (uint64_t)1 << out->n_tls12_rsa;
+        if (only12)
+            out->tls12_rsa_only12 |= (uint64_t)1 << out->n_tls12_rsa;
         out->tls12_rsa[out->n_tls12_rsa++] = id;
     }
 }

@@ -1,13 +1,18 @@
 /* Fuzz target: ClientHello parsing (cs_hello_parse) and certificate selection (cs_select).
  *
  * Properties (a broken one aborts):
- *  1. cs_hello_parse never reads out of bounds; a parsed hello keeps its lists within
- *     their arrays, holds no GREASE value and a NUL-terminated, non-empty SNI; a bare
- *     handshake message and the same message wrapped in a TLS record parse the same.
+ *  1. cs_hello_parse never reads out of bounds; a parsed hello records no GREASE value,
+ *     keeps counts within what the input can hold and a NUL-terminated, non-empty SNI; a
+ *     bare handshake message and the same message wrapped in a TLS record parse the same;
+ *     no suite is lost: every one in the cipher list (re-read here) is recorded, however
+ *     long the list.
  *  2. cs_select over fixed synthetic certificates, with the suites of two real server
  *     contexts (twofold's default policy and a permissive legacy one):
  *     - it returns 0 with a certificate, or negative with a failure and a reason;
- *     - the version is the highest one both sides enable (recomputed here);
+ *     - the version is the highest one both sides enable (recomputed here), and a hello
+ *       OpenSSL refuses whatever the certificates (no version, a bad cipher list,
+ *       TLS_FALLBACK_SCSV below our maximum, malformed lists, TLS 1.3 without its
+ *       extensions) fails with OpenSSL's reason, checked in OpenSSL's order;
  *     - every certificate marked usable passes an independent re-check of the basic
  *       rule (TLS 1.3: the sigalg its key needs and a shared suite; TLS <= 1.2: a suite of
  *       its key type, the ECDSA curve in the client's groups, a sigalg of its type);
@@ -84,18 +89,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- helpers ---- */
 
-static bool has(const uint16_t *v, size_t n, uint16_t x)
+static bool offers_any(const struct cs_hello *h, const uint16_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (v[i] == x)
+        if (cs_hello_has_cipher(h, v[i]))
             return true;
     return false;
 }
 
-static bool any_common(const uint16_t *a, size_t na, const uint16_t *b, size_t nb)
+static bool has_group_common(const struct cs_hello *h, const struct cs_suites *s)
 {
-    for (size_t i = 0; i < na; i++)
-        if (has(b, nb, a[i]))
+    for (size_t i = 0; i < s->n_groups; i++)
+        if (cs_hello_has_group(h, s->groups[i]))
+            return true;
+    return false;
+}
+
+static bool has(const uint16_t *v, size_t n, uint16_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
             return true;
     return false;
 }
@@ -115,22 +128,41 @@ static bool is_grease(uint16_t v)
     return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
 }
 
-static void check_list(const uint16_t *v, size_t n, size_t cap)
-{
-    FUZZ_CHECK(n <= cap);
-    for (size_t i = 0; i < n; i++)
-        FUZZ_CHECK(!is_grease(v[i]));
-}
-
 static void check_hello(const struct cs_hello *h)
 {
-    check_list(h->versions, h->n_versions, COUNT(h->versions));
-    check_list(h->ciphers, h->n_ciphers, CS_HELLO_MAX);
-    check_list(h->sigalgs, h->n_sigalgs, CS_HELLO_MAX);
-    check_list(h->groups, h->n_groups, CS_HELLO_MAX);
+    for (unsigned g = 0; g < 16; g++)
+        FUZZ_CHECK(!cs_hello_has_cipher(h, (uint16_t)(0x0a0a + g * 0x1010)));
+    FUZZ_CHECK(h->n_ciphers <= 32767 && h->n_sigalgs <= 32767 && h->n_groups <= 32767);
+    FUZZ_CHECK(h->n_versions <= 127);
+    FUZZ_CHECK((size_t)__builtin_popcount(h->sigalgs) <= h->n_sigalgs);
+    FUZZ_CHECK((size_t)__builtin_popcount(h->groups) <= h->n_groups);
+    FUZZ_CHECK(h->has_versions || h->versions == 0);
     size_t sni_len = strnlen(h->sni, sizeof(h->sni));
     FUZZ_CHECK(sni_len < sizeof(h->sni));
     FUZZ_CHECK(h->has_sni ? sni_len > 0 : sni_len == 0);
+}
+
+/* No truncation: every suite of the (bare, TLS-format) message's cipher list, read here
+ * by fixed offsets, is recorded, and the count matches, whatever the list's length. */
+static void check_ciphers_lossless(const uint8_t *p, size_t n, const struct cs_hello *h)
+{
+    if (n < 4 + 2 + 32 + 1 || p[0] != 1 || (h->bad & CS_HELLO_BAD_CIPHERS))
+        return;
+    size_t off = 4 + 2 + 32;
+    off += 1 + p[off];
+    if (off + 2 > n)
+        return;
+    size_t len = ((size_t)p[off] << 8) | p[off + 1], count = 0;
+    off += 2;
+    FUZZ_CHECK(off + len <= n);
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        uint16_t v = (uint16_t)((p[off + i] << 8) | p[off + i + 1]);
+        if (!is_grease(v)) {
+            FUZZ_CHECK(cs_hello_has_cipher(h, v));
+            count++;
+        }
+    }
+    FUZZ_CHECK(count == h->n_ciphers);
 }
 
 /* ---- the selection rules, restated ---- */
@@ -138,24 +170,48 @@ static void check_hello(const struct cs_hello *h)
 static int expected_version(const struct cs_hello *h, const struct cs_suites *s)
 {
     int best = 0;
-    if (h->n_versions == 0) {
+    if (!h->has_versions) {
         best = h->legacy_version < TLS1_2_VERSION ? h->legacy_version : TLS1_2_VERSION;
         best = best < s->max_version ? best : s->max_version;
         return best >= s->min_version && best >= SSL3_VERSION ? best : 0;
     }
-    for (size_t i = 0; i < h->n_versions; i++) {
-        int v = h->versions[i];
-        if (v >= SSL3_VERSION && v <= TLS1_3_VERSION && v >= s->min_version &&
-            v <= s->max_version && v > best)
+    if ((h->bad & CS_HELLO_BAD_VERSIONS) || h->legacy_version <= SSL3_VERSION)
+        return 0;
+    for (int v = s->min_version; v <= s->max_version; v++)
+        if (cs_hello_has_version(h, (uint16_t)v))
             best = v;
-    }
     return best;
+}
+
+/* What OpenSSL refuses before any certificate matters, in OpenSSL's order. */
+static enum cs_fail expected_precheck(const struct cs_hello *h, const struct cs_suites *s, int v)
+{
+    bool tls13 = v == TLS1_3_VERSION;
+    if (v == 0)
+        return CS_FAIL_PROTOCOL_VERSION;
+    if (h->bad & CS_HELLO_NO_CIPHERS)
+        return CS_FAIL_ILLEGAL_PARAMETER;
+    if (h->bad & CS_HELLO_BAD_CIPHERS)
+        return CS_FAIL_DECODE;
+    if (cs_hello_has_cipher(h, 0x5600) && v < s->max_version)
+        return CS_FAIL_FALLBACK;
+    if (tls13 && !offers_any(h, s->tls13, s->n_tls13))
+        return CS_FAIL_NO_CERT;
+    if (h->bad & (CS_HELLO_NO_NULL_COMP | CS_HELLO_BAD_EXT))
+        return CS_FAIL_DECODE;
+    if (tls13 && !(h->has_sigalgs && h->has_groups && h->has_key_share))
+        return CS_FAIL_MISSING_EXTENSION;
+    if (tls13 && (h->bad & CS_HELLO_COMP_EXTRA))
+        return CS_FAIL_ILLEGAL_PARAMETER;
+    return CS_FAIL_NONE;
 }
 
 static bool sigalg_of(const struct cs_hello *h, enum cs_key_type t)
 {
-    for (size_t i = 0; i < h->n_sigalgs; i++) {
-        uint16_t a = h->sigalgs[i];
+    for (size_t i = 0; i < cs_n_sigalg_ids; i++) {
+        uint16_t a = cs_sigalg_ids[i];
+        if (!cs_hello_has_sigalg(h, a))
+            continue;
         if (t == CS_KEY_ECDSA ? (a & 0xff) == 3 : (a & 0xff) == 1 || (a >= 0x0804 && a <= 0x0806))
             return true;
     }
@@ -167,44 +223,43 @@ static bool necessary(const struct cs_cert *c, const struct cs_hello *h, const s
                       int v)
 {
     if (v == TLS1_3_VERSION) {
-        if (!h->has_sigalgs || !any_common(h->ciphers, h->n_ciphers, s->tls13, s->n_tls13))
+        if (!h->has_sigalgs || !offers_any(h, s->tls13, s->n_tls13) || !has_group_common(h, s))
             return false;
         if (c->type == CS_KEY_ECDSA)
-            return has(h->sigalgs, h->n_sigalgs, curve_sigalg13(c->curve_nid));
-        return has(h->sigalgs, h->n_sigalgs, 0x0804) || has(h->sigalgs, h->n_sigalgs, 0x0805) ||
-               has(h->sigalgs, h->n_sigalgs, 0x0806);
+            return cs_hello_has_sigalg(h, curve_sigalg13(c->curve_nid));
+        return cs_hello_has_sigalg(h, 0x0804) || cs_hello_has_sigalg(h, 0x0805) ||
+               cs_hello_has_sigalg(h, 0x0806);
     }
     if (v == TLS1_2_VERSION && h->has_sigalgs && !sigalg_of(h, c->type))
         return false;
-    if (c->type == CS_KEY_ECDSA)
-        return any_common(h->ciphers, h->n_ciphers, s->tls12_ecdsa, s->n_tls12_ecdsa) &&
-               (!h->has_groups || has(h->groups, h->n_groups, curve_group(c->curve_nid)));
-    return any_common(h->ciphers, h->n_ciphers, s->tls12_rsa, s->n_tls12_rsa);
+    if (c->type == CS_KEY_ECDSA) /* ECDHE only: OpenSSL needs the client's groups list */
+        return offers_any(h, s->tls12_ecdsa, s->n_tls12_ecdsa) && h->has_groups &&
+               cs_hello_has_group(h, curve_group(c->curve_nid));
+    return offers_any(h, s->tls12_rsa, s->n_tls12_rsa);
 }
 
 /* A conservative rule: a certificate meeting it must be usable. */
 static bool sufficient(const struct cs_cert *c, const struct cs_hello *h, const struct cs_suites *s,
                        int v)
 {
-    bool groups_ok = h->has_groups ? any_common(h->groups, h->n_groups, s->groups, s->n_groups)
-                                   : s->n_groups > 0;
+    bool groups_ok = h->has_groups && has_group_common(h, s);
     if (v == TLS1_3_VERSION)
         return groups_ok && necessary(c, h, s, v);
     /* TLS 1.2 with a SHA-256-or-better sigalg of the key's type. */
     static const uint16_t ec[] = {0x0403, 0x0503, 0x0603};
     static const uint16_t rsa[] = {0x0401, 0x0501, 0x0601, 0x0804, 0x0805, 0x0806};
-    bool ecdsa = c->type == CS_KEY_ECDSA;
-    if (v != TLS1_2_VERSION || !h->has_sigalgs || s->security_level > 3 ||
-        !any_common(h->sigalgs, h->n_sigalgs, ecdsa ? ec : rsa, ecdsa ? COUNT(ec) : COUNT(rsa)))
-        return false;
+    bool ecdsa = c->type == CS_KEY_ECDSA, sig = false;
+    for (size_t i = 0; i < (ecdsa ? COUNT(ec) : COUNT(rsa)); i++)
+        sig |= cs_hello_has_sigalg(h, ecdsa ? ec[i] : rsa[i]);
+    if (v != TLS1_2_VERSION || !h->has_sigalgs || s->security_level > 3 || !sig)
+        return false; /* (so only TLS 1.2 here: every enabled suite is usable) */
     if (ecdsa) {
         uint16_t g = curve_group(c->curve_nid);
-        return any_common(h->ciphers, h->n_ciphers, s->tls12_ecdsa, s->n_tls12_ecdsa) &&
-               (h->has_groups ? has(h->groups, h->n_groups, g) && has(s->groups, s->n_groups, g)
-                              : s->n_groups > 0);
+        return offers_any(h, s->tls12_ecdsa, s->n_tls12_ecdsa) && h->has_groups &&
+               cs_hello_has_group(h, g) && has(s->groups, s->n_groups, g);
     }
     for (size_t i = 0; i < s->n_tls12_rsa; i++)
-        if (has(h->ciphers, h->n_ciphers, s->tls12_rsa[i]) &&
+        if (cs_hello_has_cipher(h, s->tls12_rsa[i]) &&
             (!((s->tls12_rsa_ecdhe >> i) & 1) || groups_ok))
             return true;
     return false;
@@ -218,8 +273,9 @@ static void check_choice(const struct cs_entry *e, const struct cs_hello *h,
     FUZZ_CHECK(rlen > 0 && rlen < sizeof(ch->reason));
     int v = expected_version(h, s);
     FUZZ_CHECK(ch->version == v);
-    if (v == 0) {
-        FUZZ_CHECK(rc < 0 && ch->fail == CS_FAIL_PROTOCOL);
+    enum cs_fail pre = expected_precheck(h, s, v);
+    if (pre != CS_FAIL_NONE) {
+        FUZZ_CHECK(rc < 0 && ch->fail == pre);
         return;
     }
     FUZZ_CHECK(ch->n_verdicts == e->n_certs);
@@ -285,6 +341,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0)
         return 0;
     check_hello(&h);
+    if (size > 0 && data[0] == 1)
+        check_ciphers_lossless(data, size, &h);
     select_all(&h);
     return 0;
 }

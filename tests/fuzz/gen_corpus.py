@@ -8,7 +8,9 @@ inputs added by hand keep their own names)
   slightly broken;
 - config: conf/*.ini of this repo (comments stripped) and small variants;
 - clienthello: real ClientHellos from testssl.sh's client-simulation.txt (Debian package
-  testssl.sh), every 4th client plus bare-handshake and SSLv2 forms;
+  testssl.sh), every 4th client plus bare-handshake and SSLv2 forms; and limit-* seeds:
+  lists at the protocol's limits (a 65,534-byte cipher list, the 131,396-byte maximum
+  hello) and the hellos OpenSSL refuses with its own alerts (see limit_seeds);
 - pem: only key-free seeds. tests/fuzz/run.sh generates the certificate and key seeds at
   run time, so no private key is ever committed.
 """
@@ -164,16 +166,83 @@ def clienthello_seeds():
     return out
 
 
-def write(target, seeds):
+def _u16s(values):
+    return b"".join(v.to_bytes(2, "big") for v in values)
+
+
+def _vec(data, width):
+    return len(data).to_bytes(width, "big") + data
+
+
+def _ext(kind, body):
+    return kind.to_bytes(2, "big") + _vec(body, 2)
+
+
+def _unknown(n):
+    """n unassigned code points (never GREASE)."""
+    return [v ^ 0x0100 if v & 0x0f0f == 0x0a0a else v for v in
+            (0xe000 + i % 0x1f00 for i in range(n))]
+
+
+def _hello(legacy=0x0303, versions=None, ciphers=(0x1301, 0xc02b, 0xc02f),
+           sigalgs=(0x0403, 0x0804, 0x0401), groups=(29, 23, 24), sid=b"", comp=b"\x00",
+           odd=False, total=None):
+    """A bare ClientHello message; total pads the extensions to that body length."""
+    def build(pad):
+        exts = _ext(0, _vec(b"\x00" + _vec(b"a.example", 2), 2))
+        if groups is not None:
+            exts += _ext(10, _vec(_u16s(groups), 2))
+        if sigalgs is not None:
+            exts += _ext(13, _vec(_u16s(sigalgs), 2))
+        if versions is not None:
+            exts += _ext(43, _vec(_u16s(versions), 1))
+            exts += _ext(51, _vec(_u16s([29, 32]) + bytes(range(32)), 2))
+        if pad:
+            exts += _ext(21, bytes(pad - 4))
+        cs = _u16s(ciphers) + (b"\x13" if odd else b"")
+        return (legacy.to_bytes(2, "big") + bytes(32) + _vec(sid, 1) + _vec(cs, 2) +
+                _vec(comp, 1) + _vec(exts, 2))
+    body = build(0)
+    if total:
+        body = build(total - len(body))
+    return b"\x01" + _vec(body, 3)
+
+
+def limit_seeds():
+    """Hellos at the limits (bare messages: a record holds 16 KiB) and the refusals whose
+    alert OpenSSL decides (TLS records)."""
+    rec = lambda m: b"\x16\x03\x01" + _vec(m, 2)  # noqa: E731
+    return [
+        _hello(ciphers=_unknown(32766) + [0xc02f]),
+        _hello(versions=[0x0304], ciphers=_unknown(32766) + [0x1301],
+               sigalgs=_unknown(32699) + [0x0403], sid=bytes(32), total=131396 - 254),
+        _hello(ciphers=_unknown(32766) + [0xc02f], sigalgs=_unknown(32699) + [0x0401],
+               sid=bytes(32), comp=bytes(range(255)), total=131396),
+        rec(_hello(versions=[0x7f00 + i for i in range(17)] + [0x0304])),
+        rec(_hello(versions=[0x0304], groups=_unknown(221) + [29])),
+        rec(_hello(legacy=0x0301, ciphers=(0xc009, 0xc013, 0x002f))),
+        rec(_hello(legacy=0x0300)),
+        rec(_hello(legacy=0x0000)),
+        rec(_hello(versions=[0x7f1c, 0x1234])),
+        rec(_hello(ciphers=(0xc02b, 0xc02f, 0x5600))),
+        rec(_hello(sigalgs=())),
+        rec(_hello(odd=True)),
+        rec(_hello(groups=None)),
+        rec(_hello(versions=[0x0304], sigalgs=None)),
+        rec(_hello(versions=[0x0304], comp=b"\x00\x01")),
+    ]
+
+
+def write(target, seeds, prefix="seed"):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
     for name in os.listdir(d):
-        if name.startswith("seed-"):
+        if name.startswith(prefix + "-"):
             os.unlink(os.path.join(d, name))
     for i, s in enumerate(seeds):
-        with open(os.path.join(d, f"seed-{i:03d}"), "wb") as f:
+        with open(os.path.join(d, f"{prefix}-{i:03d}"), "wb") as f:
             f.write(s)
-    print(f"{target}: {len(seeds)} seeds")
+    print(f"{target}: {len(seeds)} {prefix} files")
 
 
 def main():
@@ -182,6 +251,7 @@ def main():
     write("chunked", CHUNKED)
     write("config", config_seeds())
     write("clienthello", clienthello_seeds())
+    write("clienthello", limit_seeds(), "limit")
     write("pem", PEM)
 
 

@@ -59,6 +59,7 @@ opts_for() {
     case $1 in
     pem) echo "-max_len=8192" ;;
     config) echo "-max_len=8192" ;;
+    clienthello) echo "-max_len=131396" ;; # OpenSSL's largest ClientHello: lists at the limit
     *) echo "-max_len=4096" ;;
     esac
 }

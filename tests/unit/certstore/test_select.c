@@ -54,24 +54,28 @@ struct hello_spec {
     uint16_t groups[8];
 };
 
-static size_t copy_list(const uint16_t *src, size_t cap, uint16_t *dst)
+static size_t copy_list(const uint16_t *src, size_t cap, struct cs_hello *h,
+                        void (*add)(struct cs_hello *, uint16_t))
 {
     size_t n = 0;
     while (n < cap && src[n] != END)
-        dst[n] = src[n], n++;
+        add(h, src[n++]);
     return n;
 }
 
+/* Extensions a real client sends with them: key_share whenever it offers TLS 1.3. */
 static void build_hello(const struct hello_spec *sp, struct cs_hello *h)
 {
     memset(h, 0, sizeof(*h));
     h->legacy_version = sp->legacy;
-    h->n_versions = copy_list(sp->versions, 4, h->versions);
-    h->n_ciphers = copy_list(sp->ciphers, 8, h->ciphers);
+    h->n_versions = copy_list(sp->versions, 4, h, cs_hello_add_version);
+    h->has_versions = h->n_versions > 0;
+    h->has_key_share = h->has_versions;
+    h->n_ciphers = copy_list(sp->ciphers, 8, h, cs_hello_add_cipher);
     h->has_sigalgs = sp->sigalgs_present;
-    h->n_sigalgs = copy_list(sp->sigalgs, 8, h->sigalgs);
+    h->n_sigalgs = copy_list(sp->sigalgs, 8, h, cs_hello_add_sigalg);
     h->has_groups = sp->groups_present;
-    h->n_groups = copy_list(sp->groups, 8, h->groups);
+    h->n_groups = copy_list(sp->groups, 8, h, cs_hello_add_group);
 }
 
 #define V13                                                                                        \
@@ -194,15 +198,18 @@ static const struct select_case cases[] = {
      TLS1_2_VERSION,
      CS_FAIL_NONE,
      "ECDSA P-384"},
-    {"tls12 no groups extension: ECDSA allowed",
+    /* RFC 8422 5.1.1 would allow any curve, but OpenSSL 3.0 does no ECDHE without the
+     * client's list (tls1_shared_group), and every suite we enable is ECDHE: "no shared
+     * cipher", as a real handshake shows (test_coverage.c, check_property). */
+    {"tls12 no groups extension: no ECDHE, so no certificate",
      {0x0303, V12, C12_BOTH, S_MODERN, 0, {END}},
      {RSA2048, P256},
      2,
      CS_PREFER_ECDSA,
-     1,
+     -1,
      TLS1_2_VERSION,
-     CS_FAIL_NONE,
-     "any curve"},
+     CS_FAIL_NO_CERT,
+     "OpenSSL does no ECDHE"},
     {"tls12 no sigalgs extension: ECDSA allowed (RFC 5246 default)",
      {0x0303, V12, C12_BOTH, 0, {END}, G_MODERN},
      {RSA2048, P256},
@@ -327,7 +334,7 @@ static const struct select_case cases[] = {
      CS_PREFER_ECDSA,
      -1,
      0,
-     CS_FAIL_PROTOCOL,
+     CS_FAIL_PROTOCOL_VERSION,
      "no TLS version"},
     {"legacy_version 1.3 without supported_versions means 1.2",
      {0x0304, V12, C12_RSA, S_MODERN, G_MODERN},
@@ -338,6 +345,34 @@ static const struct select_case cases[] = {
      TLS1_2_VERSION,
      CS_FAIL_NONE,
      "TLSv1.2"},
+    /* RFC 7507: a client retrying below its highest version says so; we support more */
+    {"TLS_FALLBACK_SCSV from a TLS 1.2 client",
+     {0x0303, V12, {0xc02b, 0xc02f, 0x5600, END}, S_MODERN, G_MODERN},
+     {RSA2048, P256},
+     2,
+     CS_PREFER_ECDSA,
+     -1,
+     TLS1_2_VERSION,
+     CS_FAIL_FALLBACK,
+     "TLS_FALLBACK_SCSV"},
+    {"TLS_FALLBACK_SCSV at our highest version is fine",
+     {0x0303, V13, {0x1301, 0x5600, END}, S_MODERN, G_MODERN},
+     {P256},
+     1,
+     CS_PREFER_ECDSA,
+     0,
+     TLS1_3_VERSION,
+     CS_FAIL_NONE,
+     "ECDSA P-256"},
+    {"TLS 1.3 without supported_groups: OpenSSL's missing_extension",
+     {0x0303, V13, C13, S_MODERN, 0, {END}},
+     {RSA2048, P256},
+     2,
+     CS_PREFER_ECDSA,
+     -1,
+     TLS1_3_VERSION,
+     CS_FAIL_MISSING_EXTENSION,
+     "supported_groups"},
     {"empty entry",
      {0x0303, V13, C13, S_MODERN, G_MODERN},
      {RSA2048},
@@ -414,8 +449,13 @@ static void test_versions(void)
     s = default_suites();
     s.min_version = TLS1_3_VERSION; /* 1.3-only server, 1.2-only client */
     h.n_versions = 0;
+    h.has_versions = false;
     CHECK(cs_select(&e, &h, &s, &ch) < 0);
-    CHECK_INT(ch.fail, CS_FAIL_PROTOCOL);
+    CHECK_INT(ch.fail, CS_FAIL_PROTOCOL_VERSION);
+    /* OpenSSL checks the version before the name: protocol_version wins over strict SNI */
+    CHECK(cs_select(NULL, &h, &s, &ch) < 0);
+    CHECK_INT(ch.fail, CS_FAIL_PROTOCOL_VERSION);
+    s = default_suites();
     CHECK(cs_select(NULL, &h, &s, &ch) < 0);
     CHECK_INT(ch.fail, CS_FAIL_UNKNOWN_SNI);
     CHECK_STR(cs_fail_name(CS_FAIL_NO_CERT), "no_usable_cert");
