@@ -9,6 +9,7 @@
  */
 #include "px_admin.h"
 #include "px_http1.h"
+#include "px_list.h"
 
 #include <llhttp.h>
 #include <openssl/crypto.h>
@@ -27,8 +28,8 @@ struct admin_conn {
     uv_write_t wreq;
     uv_shutdown_t sreq;
     struct px_admin *admin;
-    struct admin_conn *next, *prev;
-    llhttp_t parser; /* data = this */
+    struct px_list link; /* in a->conns */
+    llhttp_t parser;     /* data = this */
     enum cstate state;
     int open_handles;
     int fail_status; /* set by parser callbacks: 413 ... */
@@ -51,7 +52,7 @@ struct px_admin {
     unsigned timeout_ms;
     px_admin_handler_cb handler;
     void *arg;
-    struct admin_conn *conns;
+    struct px_list conns; /* open admin connections (admin_conn.link) */
     unsigned nconns;
     bool closing, listener_closed;
     void (*closed_cb)(void *);
@@ -167,7 +168,7 @@ static const llhttp_settings_t parser_settings = {
 
 static void admin_maybe_free(struct px_admin *a)
 {
-    if (!a->closing || !a->listener_closed || a->conns)
+    if (!a->closing || !a->listener_closed || !px_list_empty(&a->conns))
         return;
     void (*closed_cb)(void *) = a->closed_cb;
     void *arg = a->closed_arg;
@@ -183,12 +184,7 @@ static void conn_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     struct px_admin *a = c->admin;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        a->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    px_list_remove(&c->link);
     a->nconns--;
     free(c->url);
     free(c->auth);
@@ -395,10 +391,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_timer_init(a->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
-    c->next = a->conns;
-    if (a->conns)
-        a->conns->prev = c;
-    a->conns = c;
+    px_list_push_front(&a->conns, &c->link);
     a->nconns++;
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
@@ -471,6 +464,7 @@ struct px_admin *px_admin_new(uv_loop_t *loop, const struct sockaddr *addr, cons
         snprintf(err, errlen, "admin %s: out of memory", name);
         return NULL;
     }
+    px_list_init(&a->conns);
     a->loop = loop;
     a->timeout_ms = PX_ADMIN_TIMEOUT_MS;
     a->handler = handler;
@@ -497,8 +491,8 @@ void px_admin_close(struct px_admin *a, void (*closed_cb)(void *arg), void *arg)
     a->closed_cb = closed_cb;
     a->closed_arg = arg;
     uv_close((uv_handle_t *)&a->listener, listener_closed);
-    for (struct admin_conn *c = a->conns; c; c = c->next)
-        conn_close(c);
+    struct px_list *l, *next;
+    px_list_foreach_safe(l, next, &a->conns) conn_close(px_list_entry(l, struct admin_conn, link));
 }
 
 void px_admin_set_timeout(struct px_admin *a, unsigned ms)

@@ -22,9 +22,14 @@
 static void close_handles(struct px_conn *c);
 static void handshake_abandoned(struct px_conn *c, const char *reason);
 
-struct px_conn_link *px_conn_link(struct px_conn *c)
+struct px_list *px_conn_link(struct px_conn *c)
 {
     return &c->link;
+}
+
+struct px_conn *px_conn_of_link(struct px_list *l)
+{
+    return px_list_entry(l, struct px_conn, link);
 }
 
 /* ---- freeing ---- */

@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "px_list.h"
+
 struct px_worker;
 struct px_conn;
 
@@ -21,10 +23,8 @@ void px_conn_drain(struct px_conn *c);
 /* Closes at once (drain timeout, second signal). */
 void px_conn_abort(struct px_conn *c);
 
-/* Intrusive list links used by the worker. */
-struct px_conn_link {
-    struct px_conn *prev, *next;
-};
-struct px_conn_link *px_conn_link(struct px_conn *c);
+/* The connection's link in its worker's list (px_worker.conns), and back. */
+struct px_list *px_conn_link(struct px_conn *c);
+struct px_conn *px_conn_of_link(struct px_list *l);
 
 #endif

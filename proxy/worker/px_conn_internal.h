@@ -36,7 +36,7 @@ enum px_phase {
 };
 
 struct px_conn {
-    struct px_conn_link link;
+    struct px_list link; /* in w->conns */
     struct px_worker *w;
     struct cs_snapshot *snap; /* one reference, released at free */
     struct px_gen *gen;       /* config + upstream pools it was accepted under (a reference) */

@@ -13,6 +13,7 @@
 #include "cs.h"
 #include "px_config.h"
 #include "px_hello_log.h"
+#include "px_list.h"
 
 struct px_conn;
 struct px_upstreams;
@@ -48,7 +49,7 @@ struct px_worker {
     struct px_access_log *access_log;
     int *listen_fds; /* until the thread starts: the bound sockets to adopt (a copy) */
 
-    struct px_conn *conns; /* intrusive list of live client connections */
+    struct px_list conns; /* live client connections (px_conn_link) */
     size_t n_conns;
     bool draining;
     bool stopping; /* handles are being closed; the loop ends when they are */

@@ -29,25 +29,13 @@ static void maybe_finish(struct px_worker *w)
 
 void px_worker_conn_add(struct px_worker *w, struct px_conn *c)
 {
-    struct px_conn_link *l = px_conn_link(c);
-    l->prev = NULL;
-    l->next = w->conns;
-    if (w->conns)
-        px_conn_link(w->conns)->prev = c;
-    w->conns = c;
+    px_list_push_front(&w->conns, px_conn_link(c));
     w->n_conns++;
 }
 
 void px_worker_conn_remove(struct px_worker *w, struct px_conn *c)
 {
-    struct px_conn_link *l = px_conn_link(c);
-    if (l->prev)
-        px_conn_link(l->prev)->next = l->next;
-    else
-        w->conns = l->next;
-    if (l->next)
-        px_conn_link(l->next)->prev = l->prev;
-    l->prev = l->next = NULL;
+    px_list_remove(px_conn_link(c));
     w->n_conns--;
 }
 
@@ -59,12 +47,8 @@ void px_worker_conn_gone(struct px_worker *w)
 
 static void abort_all(struct px_worker *w)
 {
-    struct px_conn *c = w->conns;
-    while (c) {
-        struct px_conn *next = px_conn_link(c)->next;
-        px_conn_abort(c);
-        c = next;
-    }
+    struct px_list *l, *next;
+    px_list_foreach_safe(l, next, &w->conns) px_conn_abort(px_conn_of_link(l));
 }
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -80,12 +64,8 @@ static void start_drain(struct px_worker *w)
         return;
     w->draining = true;
     px_listeners_close(w);
-    struct px_conn *c = w->conns;
-    while (c) {
-        struct px_conn *next = px_conn_link(c)->next;
-        px_conn_drain(c);
-        c = next;
-    }
+    struct px_list *l, *next;
+    px_list_foreach_safe(l, next, &w->conns) px_conn_drain(px_conn_of_link(l));
     uv_timer_start(&w->drain_timer, on_drain_timeout, w->cfg->timeouts.drain_ms, 0);
     maybe_finish(w);
 }
@@ -316,6 +296,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
                    struct px_access_log *access_log)
 {
     memset(w, 0, sizeof *w);
+    px_list_init(&w->conns);
     w->id = id;
     w->access_log = access_log;
     cs_counters_init(&w->hs);
