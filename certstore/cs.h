@@ -52,7 +52,7 @@ enum cs_key_type { CS_KEY_NONE = 0, CS_KEY_RSA = 1, CS_KEY_ECDSA = 2 };
 enum cs_prefer { CS_PREFER_ECDSA = 0, CS_PREFER_RSA = 1 };
 /* What a reload does when a site's new certificates would lose coverage (a key type, a
  * name, a client profile that can handshake now): refuse it (default) or apply it with a
- * warning (hot reload issue). */
+ * warning. */
 enum cs_loss_policy { CS_LOSS_REFUSE = 0, CS_LOSS_WARN = 1 };
 #define CS_REQUIRE_RSA   (1u << CS_KEY_RSA)
 #define CS_REQUIRE_ECDSA (1u << CS_KEY_ECDSA)
@@ -83,8 +83,8 @@ struct cs_site_conf {
     char **cert_dirs;
     size_t n_cert_dirs;
     enum cs_prefer prefer;
-    unsigned require; /* CS_REQUIRE_* bits (hot reload issue); unmet -> CS_ERROR */
-    /* the site's on_coverage_loss, else the global default (hot reload issue) */
+    unsigned require; /* CS_REQUIRE_* bits; unmet -> CS_ERROR */
+    /* the site's on_coverage_loss, else the global default */
     enum cs_loss_policy on_coverage_loss;
     /* client profile names whose failure twofold check accepts (accept_profiles_lost) */
     char **accept_lost;
@@ -342,9 +342,9 @@ const char *cs_fail_name(enum cs_fail f);
  * UNKNOWN_SNI, which only the callback's own judgement gives). */
 int cs_fail_alert(enum cs_fail f);
 enum cs_fail cs_fail_from_alert(int alert);
-/* "TLSv1.2", "TLSv1.3" (OpenSSL's spelling), "none" for 0 (added by selection). */
+/* "TLSv1.2", "TLSv1.3" (OpenSSL's spelling), "none" for 0. */
 const char *cs_version_name(int version);
-/* IANA name of a signature scheme, or "0x...." written into buf (added by selection). */
+/* IANA name of a signature scheme, or "0x...." written into buf. */
 const char *cs_sigalg_name(uint16_t id, char *buf, size_t len);
 
 #define CS_MAX_CANDIDATES 16
@@ -377,21 +377,20 @@ struct cs_suites {
     uint16_t groups[32]; /* server's supported groups */
     size_t n_groups;
     /* Bit i set: tls12_rsa[i] uses ECDHE key exchange, so it also needs a shared group
-     * (added by the selection engineer). */
+     * (precomputed: the selection runs per handshake). */
     uint64_t tls12_rsa_ecdhe;
     /* Bit i set: tls12_ecdsa[i] / tls12_rsa[i] exists only from TLS 1.2 on (GCM, SHA-256
      * and ChaCha suites), so a TLS 1.0/1.1 handshake cannot use it. */
     uint64_t tls12_ecdsa_only12, tls12_rsa_only12;
     /* SSL_CTX_get_security_level: at 1 and above OpenSSL 3 refuses SHA-1 signatures, so a
      * TLS 1.2 client offering only SHA-1 sigalgs (or none: RFC 5246's default is SHA-1)
-     * gets no certificate (added by the selection engineer). */
+     * gets no certificate. */
     int security_level;
 };
 int cs_suites_compute(SSL_CTX *ctx, struct cs_suites *out);
 /* OpenSSL 3.0 cannot report a context's own groups, so cs_suites_compute assumes OpenSSL's
  * default list; the snapshot must then call this with the effective policy groups string
- * ("X25519:P-256:P-384"). Returns 0, or -1 when a name is unknown (it is skipped). (Added
- * by the selection engineer.) */
+ * ("X25519:P-256:P-384"). Returns 0, or -1 when a name is unknown (it is skipped). */
 int cs_suites_set_groups(struct cs_suites *out, const char *groups);
 const struct cs_suites *cs_snapshot_suites(const struct cs_snapshot *s);
 

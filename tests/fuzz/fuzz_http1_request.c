@@ -32,7 +32,7 @@ static const struct px_h1_limits limits = {
 static const struct px_h1_limits relimits = {
     .max_request_line = 512, .max_head = 8192, .max_headers = 64};
 /* fwd.host is set: without it an HTTP/1.0 request without Host goes out as an HTTP/1.1
- * request without Host, which the re-parse (and any upstream) refuses. proxy/conn_relay.c
+ * request without Host, which the re-parse (and any upstream) refuses. proxy/worker/conn_relay.c
  * passes no host today (reported to the lead). */
 static const struct px_h1_forward fwd = {
     .client_addr = "192.0.2.7", .proto = "https", .host = "fallback.example", .via = "twofold"};

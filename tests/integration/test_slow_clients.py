@@ -26,7 +26,7 @@ from lib import harness as h  # noqa: E402
 from lib import hardening as hd  # noqa: E402
 
 MIB = 1024 * 1024
-# What one connection may hold: unparsed client plaintext (IN_CAP in proxy/conn.c, 64 KiB),
+# What one connection may hold: unparsed client plaintext (IN_CAP in proxy/worker/conn.c, 64 KiB),
 # a write queue toward each side up to write_watermark (64 KiB each), and 64 KiB for the
 # SSL object, its record buffers and the upstream connection's state.
 CONN_CAP = 64 * 1024 + 2 * 64 * 1024 + 64 * 1024

@@ -3,7 +3,7 @@ framing whose normalised form the upstream must receive exactly.
 
 VECTORS: list of Vector(name, cls, data, status, where).
   status  the answer the proxy must give (an int, or a tuple when the rules in
-          proxy/http1_validate.c allow either, e.g. two rules fire on one head)
+          proxy/http1/http1_validate.c allow either, e.g. two rules fire on one head)
   where   "head": the error is in the head, so not one byte may reach the upstream in
           any send pattern; "body": the head is valid and the error is in the chunked
           body, so the proxy may already have streamed the head and the first chunks

@@ -1,0 +1,514 @@
+/* Admin HTTP/1.1 server; see px_admin.h.
+ *
+ * A connection goes READING (llhttp parses, limits enforced) -> HANDLING (the handler owns
+ * the request until px_admin_respond) -> RESPONDED (response written, write side shut
+ * down, input drained until EOF so that unread input does not turn the close into a reset
+ * that destroys the response) -> CLOSING. The request object is separate from the
+ * connection: closing the connection only clears req->conn, and px_admin_respond() frees
+ * the request, so a late answer never touches freed memory.
+ */
+#include "px_admin.h"
+#include "px_http1.h"
+#include "px_list.h"
+
+#include <llhttp.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LINGER_MS 2000 /* after the response, how long to drain the client's input */
+
+enum cstate { C_READING, C_HANDLING, C_RESPONDED, C_CLOSING };
+
+struct admin_conn {
+    uv_tcp_t tcp;     /* data = this */
+    uv_timer_t timer; /* data = this; request timeout, then linger */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    struct px_admin *admin;
+    struct px_list link; /* in a->conns */
+    llhttp_t parser;     /* data = this */
+    enum cstate state;
+    int open_handles;
+    int fail_status; /* set by parser callbacks: 413 ... */
+    size_t head_seen;
+    bool headers_done, msg_done, in_auth, auth_seen, auth_dup;
+    bool head_method; /* HEAD: the response carries no body */
+    char field[16];
+    size_t field_len; /* may exceed sizeof(field): then it is not a name we look for */
+    char *url, *auth, *body;
+    size_t url_len, auth_len, body_len, body_cap;
+    struct px_admin_req *req; /* while HANDLING */
+    char *wbuf;
+    char rbuf[4096];
+};
+
+struct px_admin {
+    uv_loop_t *loop;
+    uv_tcp_t listener; /* data = this */
+    char *token;       /* NULL: no authentication */
+    unsigned timeout_ms;
+    px_admin_handler_cb handler;
+    void *arg;
+    struct px_list conns; /* open admin connections (admin_conn.link) */
+    unsigned nconns;
+    bool closing, listener_closed;
+    void (*closed_cb)(void *);
+    void *closed_arg;
+};
+
+/* Appends a span to a NUL-terminated heap string. 0 or -1. */
+static int append(char **s, size_t *len, const char *at, size_t n)
+{
+    char *p = realloc(*s, *len + n + 1);
+    if (!p)
+        return -1;
+    memcpy(p + *len, at, n);
+    *len += n;
+    p[*len] = '\0';
+    *s = p;
+    return 0;
+}
+
+/* ---- llhttp callbacks ---- */
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct admin_conn *c = p->data;
+    return append(&c->url, &c->url_len, at, n);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct admin_conn *c = p->data;
+    if (c->field_len + n < sizeof(c->field))
+        memcpy(c->field + c->field_len, at, n);
+    c->field_len += n;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct admin_conn *c = p->data;
+    c->in_auth = c->field_len == 13 && strncasecmp(c->field, "authorization", 13) == 0;
+    if (c->in_auth) {
+        c->auth_dup |= c->auth_seen;
+        c->auth_seen = true;
+    }
+    c->field_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct admin_conn *c = p->data;
+    return c->in_auth ? append(&c->auth, &c->auth_len, at, n) : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ((struct admin_conn *)p->data)->in_auth = false;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct admin_conn *c = p->data;
+    c->headers_done = true;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > PX_ADMIN_BODY_MAX) {
+        c->fail_status = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct admin_conn *c = p->data;
+    if (c->body_len + n > PX_ADMIN_BODY_MAX) {
+        c->fail_status = 413;
+        return -1;
+    }
+    if (c->body_len + n + 1 > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 1024;
+        while (cap < c->body_len + n + 1)
+            cap *= 2;
+        char *b = realloc(c->body, cap);
+        if (!b)
+            return -1;
+        c->body = b;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
+    c->body[c->body_len] = '\0';
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    ((struct admin_conn *)p->data)->msg_done = true;
+    return HPE_PAUSED; /* one request per connection: ignore anything after it */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- connection lifecycle ---- */
+
+static void admin_maybe_free(struct px_admin *a)
+{
+    if (!a->closing || !a->listener_closed || !px_list_empty(&a->conns))
+        return;
+    void (*closed_cb)(void *) = a->closed_cb;
+    void *arg = a->closed_arg;
+    free(a->token);
+    free(a);
+    if (closed_cb)
+        closed_cb(arg);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct admin_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    struct px_admin *a = c->admin;
+    px_list_remove(&c->link);
+    a->nconns--;
+    free(c->url);
+    free(c->auth);
+    free(c->body);
+    free(c->wbuf);
+    free(c);
+    admin_maybe_free(a);
+}
+
+static void conn_close(struct admin_conn *c)
+{
+    if (c->state == C_CLOSING)
+        return;
+    c->state = C_CLOSING;
+    if (c->req) {
+        c->req->conn = NULL; /* the handler still owns it; respond will drop */
+        c->req = NULL;
+    }
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn_close(t->data); /* request too slow, or linger over */
+}
+
+static void on_shutdown(uv_shutdown_t *r, int status)
+{
+    if (status < 0)
+        conn_close(r->data);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct admin_conn *c = w->data;
+    free(c->wbuf);
+    c->wbuf = NULL;
+    if (status < 0 || c->state == C_CLOSING) {
+        conn_close(c);
+        return;
+    }
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        conn_close(c);
+}
+
+/* Writes the whole response, then shuts down and drains. extra: more header lines. */
+static int send_response(struct admin_conn *c, int status, const char *ctype, const void *body,
+                         size_t len, const char *extra)
+{
+    if (c->state == C_CLOSING || c->state == C_RESPONDED)
+        return -1;
+    char head[512], clen[48] = "";
+    if (status != 204 && status != 304)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
+    if (c->head_method || !clen[0])
+        len = 0; /* headers describe the body a GET would get; none is sent */
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                      "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                      status, px_h1_status_text(status), ctype ? ctype : "text/plain", clen,
+                      extra ? extra : "");
+    if (hl < 0 || (size_t)hl >= sizeof(head) || !(c->wbuf = malloc((size_t)hl + len + 1))) {
+        conn_close(c);
+        return -1;
+    }
+    memcpy(c->wbuf, head, (size_t)hl);
+    if (len)
+        memcpy(c->wbuf + hl, body, len);
+    c->state = C_RESPONDED;
+    uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+    uv_buf_t buf = uv_buf_init(c->wbuf, (unsigned)((size_t)hl + len));
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
+        free(c->wbuf);
+        c->wbuf = NULL;
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void send_error(struct admin_conn *c, int status, const char *extra)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, px_h1_status_text(status));
+    send_response(c, status, "text/plain", body, (size_t)n, extra);
+}
+
+/* ---- requests ---- */
+
+static bool authorized(const struct admin_conn *c)
+{
+    const char *token = c->admin->token;
+    if (!token)
+        return true;
+    if (!c->auth || c->auth_dup || c->auth_len < 7 || strncasecmp(c->auth, "Bearer ", 7) != 0)
+        return false;
+    size_t tl = strlen(token);
+    return c->auth_len - 7 == tl && CRYPTO_memcmp(c->auth + 7, token, tl) == 0;
+}
+
+/* The request is complete: authenticate, hand it to the handler. */
+static void dispatch(struct admin_conn *c)
+{
+    c->head_method = llhttp_get_method(&c->parser) == HTTP_HEAD;
+    if (!authorized(c)) {
+        send_error(c, 401, "WWW-Authenticate: Bearer\r\n");
+        return;
+    }
+    if (!c->url || c->url[0] != '/') {
+        send_error(c, 400, NULL);
+        return;
+    }
+    struct px_admin_req *req = calloc(1, sizeof(*req));
+    char *body = c->body ? c->body : strdup("");
+    if (!req || !body) {
+        free(req);
+        if (body != c->body)
+            free(body);
+        send_error(c, 500, NULL);
+        return;
+    }
+    char *q = strchr(c->url, '?');
+    if (q)
+        *q++ = '\0';
+    req->method = llhttp_method_name(llhttp_get_method(&c->parser));
+    req->path = c->url;
+    req->query = q ? q : "";
+    req->body = body;
+    req->body_len = c->body_len;
+    req->conn = c;
+    c->url = c->body = NULL; /* now the request's */
+    c->req = req;
+    c->state = C_HANDLING;
+    uv_timer_stop(&c->timer); /* the handler may take its time */
+    c->admin->handler(req, c->admin->arg);
+}
+
+/* Feeds received bytes to the parser, holding the head to PX_ADMIN_HEAD_MAX. */
+static void feed(struct admin_conn *c, const char *data, size_t n)
+{
+    size_t off = 0;
+    while (off < n && c->state == C_READING) {
+        size_t take = n - off;
+        if (!c->headers_done) {
+            size_t room = PX_ADMIN_HEAD_MAX - c->head_seen;
+            if (room == 0)
+                break;
+            take = take < room ? take : room;
+        }
+        llhttp_errno_t e = llhttp_execute(&c->parser, data + off, take);
+        if (!c->headers_done)
+            c->head_seen += take;
+        off += take;
+        if (c->fail_status) {
+            send_error(c, c->fail_status, NULL);
+            return;
+        }
+        if (e == HPE_PAUSED && c->msg_done) {
+            dispatch(c);
+            return;
+        }
+        if (e != HPE_OK) {
+            send_error(c, 400, NULL);
+            return;
+        }
+    }
+    if (c->state == C_READING && !c->headers_done && c->head_seen >= PX_ADMIN_HEAD_MAX)
+        send_error(c, 431, NULL);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct admin_conn *c = h->data;
+    *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct admin_conn *c = s->data;
+    if (nread < 0) {
+        /* EOF or error: before the response this means the client gave up (like nginx's
+         * client abort), so a pending request becomes "gone". */
+        conn_close(c);
+        return;
+    }
+    if (nread > 0 && c->state == C_READING)
+        feed(c, buf->base, (size_t)nread);
+    /* HANDLING / RESPONDED: input after the request is discarded */
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct px_admin *a = server->data;
+    if (status < 0 || a->closing)
+        return;
+    struct admin_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->admin = a;
+    uv_tcp_init(a->loop, &c->tcp);
+    uv_timer_init(a->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    px_list_push_front(&a->conns, &c->link);
+    a->nconns++;
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->nconns > PX_ADMIN_MAX_CONNS ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_timer, a->timeout_ms, 0);
+}
+
+/* ---- public ---- */
+
+int px_admin_respond(struct px_admin_req *req, int status, const char *content_type,
+                     const void *body, size_t len)
+{
+    struct admin_conn *c = req->conn;
+    int rc = -1;
+    if (c) {
+        c->req = NULL;
+        rc = send_response(c, status, content_type, body, len, NULL);
+    }
+    free((char *)req->path);
+    free((char *)req->body);
+    free(req);
+    return rc;
+}
+
+bool px_admin_req_gone(const struct px_admin_req *req)
+{
+    return req->conn == NULL;
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    struct px_admin *a = h->data;
+    a->listener_closed = true;
+    admin_maybe_free(a);
+}
+
+static void addr_name(const struct sockaddr *sa, char *out, size_t len)
+{
+    char host[64] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)sa, host, sizeof(host));
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        snprintf(out, len, "%s:%d", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, host, sizeof(host));
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        snprintf(out, len, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, len, "(address family %d)", sa->sa_family);
+    }
+}
+
+struct px_admin *px_admin_new(uv_loop_t *loop, const struct sockaddr *addr, const char *token,
+                              px_admin_handler_cb handler, void *arg, char *err, size_t errlen)
+{
+    char name[96];
+    addr_name(addr, name, sizeof(name));
+    if (!handler) {
+        snprintf(err, errlen, "admin %s: no request handler", name);
+        return NULL;
+    }
+    struct px_admin *a = calloc(1, sizeof(*a));
+    if (!a || (token && token[0] && !(a->token = strdup(token)))) {
+        free(a);
+        snprintf(err, errlen, "admin %s: out of memory", name);
+        return NULL;
+    }
+    px_list_init(&a->conns);
+    a->loop = loop;
+    a->timeout_ms = PX_ADMIN_TIMEOUT_MS;
+    a->handler = handler;
+    a->arg = arg;
+    uv_tcp_init(loop, &a->listener);
+    a->listener.data = a;
+    int rc = uv_tcp_bind(&a->listener, addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&a->listener, 16, on_connection);
+    if (rc != 0) {
+        snprintf(err, errlen, "admin %s: %s", name, uv_strerror(rc));
+        a->closing = true; /* freed by the close callback; no user callback */
+        uv_close((uv_handle_t *)&a->listener, listener_closed);
+        return NULL;
+    }
+    return a;
+}
+
+void px_admin_close(struct px_admin *a, void (*closed_cb)(void *arg), void *arg)
+{
+    if (!a || a->closing)
+        return;
+    a->closing = true;
+    a->closed_cb = closed_cb;
+    a->closed_arg = arg;
+    uv_close((uv_handle_t *)&a->listener, listener_closed);
+    struct px_list *l, *next;
+    px_list_foreach_safe(l, next, &a->conns) conn_close(px_list_entry(l, struct admin_conn, link));
+}
+
+void px_admin_set_timeout(struct px_admin *a, unsigned ms)
+{
+    a->timeout_ms = ms ? ms : PX_ADMIN_TIMEOUT_MS;
+}
+
+int px_admin_port(const struct px_admin *a)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getsockname(&a->listener, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}

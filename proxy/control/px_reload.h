@@ -1,0 +1,68 @@
+/* Reloads (reload.c: certificates, reload_config.c: the config file), their outcome for
+ * logs, /certs, /metrics and `twofold reload`, and the admin requests waiting for one.
+ * Main thread only. */
+#ifndef TWOFOLD_PX_RELOAD_H
+#define TWOFOLD_PX_RELOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "cs.h"
+#include "px_buf.h"
+#include "px_config.h"
+#include "px_log.h"
+
+struct px_server;
+struct px_admin_req;
+
+enum px_reload_outcome {
+    PX_RELOAD_APPLIED = 0, /* exit code of `twofold reload` too */
+    PX_RELOAD_FAILED = 1,
+    PX_RELOAD_PARTIAL = 2, /* applied, but some sites were refused or kept old certs */
+};
+const char *px_reload_outcome_name(enum px_reload_outcome o);
+
+struct px_reload_site {
+    char *site;
+    enum cs_site_status status;
+};
+
+/* What the last reload did, for logs, /certs, /metrics and `twofold reload`. */
+struct px_reload_result {
+    uint64_t seq; /* 0: no reload yet */
+    time_t at;
+    const char *trigger; /* "SIGHUP", "admin", "watch" */
+    enum px_reload_outcome outcome;
+    uint64_t generation;          /* live generation after it */
+    bool changed;                 /* a new snapshot was published (false: the same one serves) */
+    bool reread;                  /* a re-read config was published */
+    struct px_buf summary_json;   /* {"outcome":..,"generation":..,"sites":[..],"findings":[..]} */
+    struct px_buf summary_text;   /* the same, one line per site / finding, for people */
+    struct px_reload_site *sites; /* per-site status, for /metrics */
+    size_t n_sites;
+};
+
+/* An admin request waiting for a reload to finish. */
+struct px_reload_waiter {
+    struct px_reload_waiter *next;
+    struct px_admin_req *req;
+};
+
+/* reread re-reads the config file too (SIGHUP, POST /reload); the watcher
+ * and retries reload certificates only. */
+void px_reload_start(struct px_server *s, const char *trigger, bool reread,
+                     struct px_admin_req *waiter);
+void px_reload_result_free(struct px_reload_result *r);
+void px_log_findings(const struct cs_diag *d);
+/* The same, no finding logged at a more severe level than floor (PX_LOG_DEBUG: all at
+ * debug). */
+void px_log_findings_at(const struct cs_diag *d, enum px_log_level floor);
+
+/* The config file half of a reload (reload_config.c). */
+int px_reload_read_config(struct px_server *s, struct px_config **out,
+                          struct px_config_errors *errs);
+int px_reload_publish_config(struct px_server *s, struct px_config *nc, struct cs_snapshot *snap,
+                             char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,399 @@
+/* Certificate reload on the main thread. A build runs on the thread pool (uv_queue_work):
+ * cs_snapshot_rebuild against the live snapshot reuses unchanged certificates, keeps a
+ * site's live certificates when its new ones fail validation or the compatibility guard
+ * refuses them, and reports per site. The result is published to every worker, each of
+ * which swaps its pointer on its own thread; a build that fails leaves the live snapshot
+ * serving.
+ *
+ * Triggers coalesce: at most one build runs; any trigger during a build queues exactly
+ * one more, which answers the waiters that arrived meanwhile (so a waiter always sees a
+ * build that started after its request).
+ *
+ * Half-written renewals (key/cert mismatch, truncated PEM: status PENDING) are retried
+ * with backoff (250 ms doubling, at most 8 s apart) for up to 30 s after they were first
+ * seen; waiters get the outcome once nothing is pending any more or the 30 s are over.
+ */
+#include "px_server_internal.h"
+
+#include "px_admin.h"
+#include "px_log.h"
+#include "px_json.h"
+#include "px_notify.h"
+#include "px_reload.h"
+#include "px_ops.h"
+#include "px_admin_api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS   8000
+#define RETRY_TOTAL_MS 30000
+
+const char *px_reload_outcome_name(enum px_reload_outcome o)
+{
+    switch (o) {
+    case PX_RELOAD_APPLIED:
+        return "applied";
+    case PX_RELOAD_FAILED:
+        return "failed";
+    case PX_RELOAD_PARTIAL:
+        return "partial";
+    }
+    return "?";
+}
+
+void px_log_findings(const struct cs_diag *d)
+{
+    px_log_findings_at(d, PX_LOG_ERROR);
+}
+
+void px_log_findings_at(const struct cs_diag *d, enum px_log_level floor)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const struct cs_diag_item *it = &d->items[i];
+        enum px_log_level lvl = it->level == CS_ERROR     ? PX_LOG_ERROR
+                                : it->level == CS_WARNING ? PX_LOG_WARN
+                                                          : PX_LOG_INFO;
+        if (lvl < floor)
+            lvl = floor;
+        px_log(lvl, "certs: %s%s%s%s%s", it->site ? it->site : "", it->site ? ": " : "",
+               it->file ? it->file : "", it->file ? ": " : "", it->msg);
+    }
+}
+
+void px_reload_result_free(struct px_reload_result *r)
+{
+    px_buf_free(&r->summary_json);
+    px_buf_free(&r->summary_text);
+    for (size_t i = 0; i < r->n_sites; i++)
+        free(r->sites[i].site);
+    free(r->sites);
+    r->sites = NULL;
+    r->n_sites = 0;
+}
+
+static void site_json(struct px_buf *j, const struct cs_site_report *sr)
+{
+    px_buf_append(j, "{\"site\":", 8);
+    px_json_str(j, sr->site);
+    px_buf_printf(j, ",\"status\":\"%s\",\"diff\":", cs_site_status_name(sr->status));
+    px_json_str(j, sr->diff ? sr->diff : "");
+    px_buf_append(j, ",\"profiles_lost\":[", 18);
+    for (size_t k = 0; k < sr->n_profiles_lost; k++) {
+        if (k)
+            px_buf_append(j, ",", 1);
+        px_json_str(j, sr->profiles_lost[k]);
+    }
+    px_buf_append(j, "]}", 2);
+}
+
+static void findings_json(struct px_buf *j, const struct cs_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const struct cs_diag_item *it = &d->items[i];
+        px_buf_printf(j, "%s{\"level\":\"%s\",\"site\":", i ? "," : "", cs_level_name(it->level));
+        px_json_str(j, it->site);
+        px_buf_append(j, ",\"file\":", 8);
+        px_json_str(j, it->file);
+        px_buf_append(j, ",\"message\":", 11);
+        px_json_str(j, it->msg);
+        px_buf_append(j, "}", 1);
+    }
+}
+
+/* Fills the result's JSON and text summaries (and its per-site statuses for /metrics). */
+static void summarise(struct px_reload_result *r, const struct cs_reload_report *rep,
+                      const struct cs_diag *d)
+{
+    struct px_buf *j = &r->summary_json, *t = &r->summary_text;
+    px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r->seq);
+    px_json_str(j, r->trigger);
+    px_buf_printf(j, ",\"outcome\":\"%s\",\"generation\":%llu,\"changed\":%s,\"sites\":[",
+                  px_reload_outcome_name(r->outcome), (unsigned long long)r->generation,
+                  r->changed ? "true" : "false");
+    px_buf_printf(t, "reload %s: generation %llu\n", px_reload_outcome_name(r->outcome),
+                  (unsigned long long)r->generation);
+    r->sites = calloc(rep->n ? rep->n : 1, sizeof *r->sites);
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct cs_site_report *sr = &rep->sites[i];
+        if (i)
+            px_buf_append(j, ",", 1);
+        site_json(j, sr);
+        if (sr->status != CS_SITE_UNCHANGED && sr->diff && sr->diff[0])
+            px_buf_printf(t, "%s\n", sr->diff);
+        if (r->sites) {
+            r->sites[i].site = strdup(sr->site);
+            r->sites[i].status = sr->status;
+            r->n_sites = i + 1;
+        }
+    }
+    px_buf_append(j, "],\"findings\":[", 14);
+    findings_json(j, d);
+    px_buf_append(j, "]}", 2);
+    for (size_t i = 0; i < d->n; i++) {
+        const struct cs_diag_item *it = &d->items[i];
+        if (it->level == CS_NOTICE)
+            continue;
+        px_buf_printf(t, "%s: %s%s%s%s%s\n", cs_level_name(it->level), it->site ? it->site : "",
+                      it->site ? ": " : "", it->file ? it->file : "", it->file ? ": " : "",
+                      it->msg);
+    }
+}
+
+static void reload_build(uv_work_t *req)
+{
+    struct px_server *s = req->data;
+    cs_diag_init(&s->reload_diag);
+    memset(&s->reload_report, 0, sizeof s->reload_report);
+    s->reload_result = NULL;
+    /* a re-read config is built from; it becomes s->cfg only when published */
+    const struct cs_conf *conf = s->reload_cfg ? &s->reload_cfg->certs : &s->cfg->certs;
+    s->reload_rc =
+        cs_snapshot_rebuild(conf, s->snap, &s->reload_diag, &s->reload_report, &s->reload_result);
+}
+
+/* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only
+ * when a new listener cannot be bound: then nothing changes. A snapshot that is the live
+ * one (nothing changed) is not posted; a re-read config still is, with it. */
+static int publish(struct px_server *s, struct cs_snapshot *snap)
+{
+    if (snap == s->snap && !s->reload_cfg) {
+        cs_snapshot_release(snap); /* the rebuild's reference */
+        return 0;
+    }
+    if (s->reload_cfg) {
+        char err[256] = "";
+        if (px_reload_publish_config(s, s->reload_cfg, snap, err, sizeof err) != 0) {
+            cs_diag_add(&s->reload_diag, CS_ERROR, NULL, NULL,
+                        "config reload rejected: listener %s", err);
+            px_config_release(s->reload_cfg);
+            s->reload_cfg = NULL;
+            return -1;
+        }
+        s->reload_cfg = NULL; /* now s->cfg */
+    } else {
+        for (unsigned i = 0; i < s->n_workers; i++)
+            px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
+    }
+    cs_snapshot_release(s->snap);
+    s->snap = snap;
+    return 0;
+}
+
+static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
+{
+    const struct cs_reload_report *rep = &s->reload_report;
+    if (status != 0 || s->reload_rc != 0 || !s->reload_result)
+        return PX_RELOAD_FAILED;
+    if (rep->n_refused || rep->n_kept || rep->n_pending || rep->n_failed)
+        return PX_RELOAD_PARTIAL;
+    return PX_RELOAD_APPLIED;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct px_server *s = t->data;
+    px_reload_start(s, "retry", false, NULL);
+}
+
+/* A half-written renewal: retry later, unless the 30 s are over. Returns true when a
+ * retry was scheduled (the waiters then wait for it). */
+static bool schedule_retry(struct px_server *s)
+{
+    uint64_t now = uv_now(&s->loop);
+    if (s->reload_report.n_pending == 0 || s->stop_signals) {
+        s->retry_since = 0;
+        s->retry_delay_ms = 0;
+        return false;
+    }
+    if (s->retry_since == 0) {
+        s->retry_since = now;
+        s->retry_delay_ms = RETRY_FIRST_MS;
+    } else if (now - s->retry_since >= RETRY_TOTAL_MS) {
+        px_err("reload: renewal still incomplete after %d s: giving up (sites keep their "
+               "previous certificates)",
+               RETRY_TOTAL_MS / 1000);
+        s->retry_since = 0;
+        s->retry_delay_ms = 0;
+        return false;
+    } else {
+        s->retry_delay_ms =
+            s->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_delay_ms * 2;
+    }
+    px_info("reload: %zu site(s) look half-written (renewal still being written?): retrying "
+            "in %u ms",
+            s->reload_report.n_pending, s->retry_delay_ms);
+    uv_timer_start(&s->retry_timer, on_retry, s->retry_delay_ms, 0);
+    return true;
+}
+
+/* A reload that changed nothing (a certificate touched, rewritten with the same bytes)
+ * logs at debug only: nothing to tell an operator, and its findings were logged when the
+ * certificates were loaded. Every other outcome logs its per-site lines and one summary
+ * whose counts use the per-site lines' words. */
+static void log_outcome(const struct px_server *s, const struct px_reload_result *r)
+{
+    const struct cs_reload_report *rep = &s->reload_report;
+    char counts[160];
+    cs_reload_report_counts(rep, counts, sizeof counts);
+    if (r->outcome == PX_RELOAD_APPLIED && !r->changed && !r->reread) {
+        px_log_findings_at(&s->reload_diag, PX_LOG_DEBUG);
+        px_debug("reload (%s): nothing changed; generation %llu keeps serving", r->trigger,
+                 (unsigned long long)r->generation);
+        return;
+    }
+    px_log_findings(&s->reload_diag);
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct cs_site_report *sr = &rep->sites[i];
+        if (sr->status == CS_SITE_UNCHANGED || !sr->diff || !sr->diff[0])
+            continue;
+        bool bad = sr->status == CS_SITE_REFUSED || sr->status == CS_SITE_KEPT ||
+                   sr->status == CS_SITE_PENDING || sr->status == CS_SITE_FAILED;
+        px_log(bad ? PX_LOG_WARN : PX_LOG_INFO, "reload: %s", sr->diff);
+    }
+    px_log(r->outcome == PX_RELOAD_FAILED ? PX_LOG_ERROR : PX_LOG_INFO,
+           "reload %s (%s): generation %llu%s; %s", px_reload_outcome_name(r->outcome), r->trigger,
+           (unsigned long long)r->generation,
+           r->changed ? "" : " (the same certificates keep serving)", counts);
+}
+
+static void reload_done(uv_work_t *req, int status)
+{
+    struct px_server *s = req->data;
+    s->reload_running = false;
+    struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
+    r.trigger = s->reload_trigger;
+    r.outcome = outcome_of(s, status);
+    r.changed = r.outcome != PX_RELOAD_FAILED && s->reload_result != s->snap;
+    r.reread = r.outcome != PX_RELOAD_FAILED && s->reload_cfg;
+    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0) {
+        r.outcome = PX_RELOAD_FAILED;
+        r.changed = r.reread = false;
+    }
+    if (r.outcome == PX_RELOAD_FAILED) {
+        cs_snapshot_release(s->reload_result);
+        px_config_release(s->reload_cfg);
+        s->reload_cfg = NULL;
+    }
+    s->reload_result = NULL;
+    r.generation = cs_snapshot_generation(s->snap);
+    bool retrying = schedule_retry(s);
+    log_outcome(s, &r);
+    summarise(&r, &s->reload_report, &s->reload_diag);
+    cs_diag_free(&s->reload_diag);
+    cs_reload_report_free(&s->reload_report);
+    s->reloads[r.outcome]++;
+    px_reload_result_free(&s->last_reload);
+    s->last_reload = r;
+    px_ops_watch_refresh(s); /* the set of files in use may have changed */
+    px_notify_ready();
+    px_notify_status("serving generation %llu; last reload %s", (unsigned long long)r.generation,
+                     px_reload_outcome_name(r.outcome));
+
+    if (retrying) { /* the waiters get the outcome of the retries */
+        struct px_reload_waiter **tail = &s->waiting_retry;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = s->waiting_now;
+    } else {
+        px_admin_api_reload_answer(s, s->waiting_retry);
+        s->waiting_retry = NULL;
+        px_admin_api_reload_answer(s, s->waiting_now);
+    }
+    s->waiting_now = NULL;
+    if (s->reload_again && s->stop_signals == 0) {
+        s->reload_again = false;
+        bool reread = s->reload_next_reread;
+        s->reload_next_reread = false;
+        px_reload_start(s, s->reload_next_trigger, reread, NULL);
+    } else if (s->stop_signals) {
+        px_admin_api_reload_answer(s, s->waiting_next); /* shutting down: answer now */
+        s->waiting_next = NULL;
+        px_admin_api_reload_answer(s, s->waiting_retry);
+        s->waiting_retry = NULL;
+    }
+}
+
+static void add_waiter(struct px_reload_waiter **list, struct px_admin_req *req)
+{
+    struct px_reload_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        px_admin_respond(req, 500, NULL, "out of memory\n", 14);
+        return;
+    }
+    w->req = req;
+    w->next = *list;
+    *list = w;
+}
+
+/* The config file has errors: nothing is built; the waiters get the messages. */
+static void config_rejected(struct px_server *s, const char *trigger,
+                            const struct px_config_errors *errs)
+{
+    struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
+    r.trigger = trigger;
+    r.outcome = PX_RELOAD_FAILED;
+    r.generation = cs_snapshot_generation(s->snap);
+    struct px_buf *j = &r.summary_json, *t = &r.summary_text;
+    px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r.seq);
+    px_json_str(j, trigger);
+    px_buf_printf(j,
+                  ",\"outcome\":\"failed\",\"generation\":%llu,\"sites\":[],"
+                  "\"findings\":[],\"config_errors\":[",
+                  (unsigned long long)r.generation);
+    px_buf_printf(t, "reload failed: generation %llu keeps serving; config rejected:\n",
+                  (unsigned long long)r.generation);
+    for (size_t i = 0; i < errs->n; i++) {
+        if (i)
+            px_buf_append(j, ",", 1);
+        px_json_str(j, errs->msgs[i]);
+        px_buf_printf(t, "%s\n", errs->msgs[i]);
+    }
+    px_buf_append(j, "]}", 2);
+    s->reloads[PX_RELOAD_FAILED]++;
+    px_reload_result_free(&s->last_reload);
+    s->last_reload = r;
+    px_notify_ready();
+    px_admin_api_reload_answer(s, s->waiting_now);
+    s->waiting_now = NULL;
+}
+
+void px_reload_start(struct px_server *s, const char *trigger, bool reread,
+                     struct px_admin_req *waiter)
+{
+    if (s->reload_running) {
+        /* coalesce: exactly one more build after this one */
+        s->reload_again = true;
+        s->reload_next_trigger = trigger;
+        s->reload_next_reread |= reread;
+        if (waiter)
+            add_waiter(&s->waiting_next, waiter);
+        return;
+    }
+    uv_timer_stop(&s->retry_timer); /* this build is the retry */
+    /* waiters queued for "the next build" are answered by this one */
+    if (waiter)
+        add_waiter(&s->waiting_next, waiter);
+    s->waiting_now = s->waiting_next;
+    s->waiting_next = NULL;
+    px_notify_reloading();
+    if (reread) {
+        struct px_config_errors errs = {0};
+        int rc = px_reload_read_config(s, &s->reload_cfg, &errs);
+        if (rc != 0)
+            config_rejected(s, trigger, &errs);
+        px_config_errors_free(&errs);
+        if (rc != 0)
+            return;
+    }
+    s->reload_running = true;
+    s->reload_trigger = trigger;
+    s->reload_work.data = s;
+    if (uv_queue_work(&s->loop, &s->reload_work, reload_build, reload_done) != 0) {
+        s->reload_running = false;
+        px_config_release(s->reload_cfg);
+        s->reload_cfg = NULL;
+        px_err("reload: cannot queue the build");
+    }
+}

@@ -1,0 +1,546 @@
+/* Client connections, part 1: accept, the TLS engine over libuv, the client-side phase
+ * timer, write queues, backpressure and the close path. The HTTP side and the upstream
+ * relay are in conn_relay.c. See px_conn_internal.h for ownership.
+ */
+#include "px_conn.h"
+
+#include "px_conn_internal.h"
+#include "px_log.h"
+#include "px_upstream.h"
+#include "px_worker.h"
+#include "px_gen.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IN_CAP         (64 * 1024) /* unparsed client plaintext before we stop reading */
+#define TLS_READ_CHUNK (4 * 1024)  /* room ensured per px_tls_read: small requests, small buffer */
+#define LINGER_MS      5000        /* bound on flushing the last bytes at close */
+#define TRIM_KEEP      1024        /* idle connections keep buffers up to this size (memory/conn) */
+
+static void close_handles(struct px_conn *c);
+static void handshake_abandoned(struct px_conn *c, const char *reason);
+
+struct px_list *px_conn_link(struct px_conn *c)
+{
+    return &c->link;
+}
+
+struct px_conn *px_conn_of_link(struct px_list *l)
+{
+    return px_list_entry(l, struct px_conn, link);
+}
+
+/* ---- freeing ---- */
+
+static void conn_free(struct px_conn *c)
+{
+    struct px_worker *w = c->w;
+    px_conn_relay_free(c);
+    px_tls_close(&c->tls);
+    px_buf_free(&c->cli.pending);
+    px_buf_free(&c->cli.inflight);
+    px_buf_free(&c->up.pending);
+    px_buf_free(&c->up.inflight);
+    px_buf_free(&c->out);
+    px_buf_free(&c->in);
+    cs_snapshot_release(c->snap);
+    c->snap = NULL;
+    px_gen_release(c->gen);
+    c->gen = NULL;
+    if (w->stats.active > 0)
+        w->stats.active--;
+    px_worker_conn_remove(w, c);
+    free(c);
+    px_worker_conn_gone(w);
+}
+
+static void unref(struct px_conn *c)
+{
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    unref(h->data);
+}
+
+/* ---- write queues ---- */
+
+size_t px_wq_queued(const struct px_wq *q)
+{
+    return q->pending.len + q->inflight.len;
+}
+
+bool px_conn_up_blocked(const struct px_conn *c)
+{
+    return px_wq_queued(&c->up) >= c->gen->cfg->limits.write_watermark;
+}
+
+bool px_conn_cli_blocked(const struct px_conn *c)
+{
+    return px_wq_queued(&c->cli) + px_tls_pending_output(&c->tls) >=
+           c->gen->cfg->limits.write_watermark;
+}
+
+static void on_cli_write(uv_write_t *req, int status);
+static void on_up_write(uv_write_t *req, int status);
+
+void px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to)
+{
+    if (q->busy || q->pending.len == 0 || c->handles_closed)
+        return;
+    struct px_buf tmp = q->inflight;
+    q->inflight = q->pending;
+    q->pending = tmp;
+    q->pending.len = 0;
+    uv_buf_t b = uv_buf_init(q->inflight.data, (unsigned)q->inflight.len);
+    q->req.data = c;
+    int r = uv_write(&q->req, to, &b, 1, q == &c->cli ? on_cli_write : on_up_write);
+    if (r < 0) {
+        size_t n = q->inflight.len;
+        q->inflight.len = 0;
+        px_debug("conn %s: write: %s", c->peer, uv_strerror(r));
+        if (q == &c->cli)
+            close_handles(c);
+        else if (n)
+            px_conn_up_write_done(c, r);
+        return;
+    }
+    q->busy = true;
+    q->inflight_to = to;
+    c->refs++;
+    if (q == &c->cli)
+        c->w->stats.bytes_out += q->inflight.len;
+}
+
+static void cli_flush(struct px_conn *c)
+{
+    px_tls_take_output(&c->tls, &c->cli.pending);
+    px_wq_flush(c, &c->cli, (uv_stream_t *)&c->tcp);
+}
+
+void px_conn_cli_commit(struct px_conn *c)
+{
+    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+        if (px_tls_write(&c->tls, c->out.data, c->out.len) < 0) {
+            px_debug("conn %s: TLS write: %s", c->peer, c->tls.err);
+            c->out.len = 0;
+            close_handles(c);
+            return;
+        }
+        c->resp_bytes += c->out.len;
+    }
+    c->out.len = 0;
+    cli_flush(c);
+}
+
+/* An idle keep-alive connection keeps no large buffer: after a big transfer the
+ * buffers are returned (small ones stay, so small exchanges allocate nothing). */
+void px_conn_trim(struct px_conn *c)
+{
+    struct px_buf *idle[] = {&c->out, &c->up.pending, &c->cli.pending};
+    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
+        if (idle[i]->len == 0 && idle[i]->cap > TRIM_KEEP)
+            px_buf_free(idle[i]);
+    if (!c->cli.busy && c->cli.inflight.cap > TRIM_KEEP)
+        px_buf_free(&c->cli.inflight);
+    if (!c->up.busy && c->up.inflight.cap > TRIM_KEEP)
+        px_buf_free(&c->up.inflight);
+    if (c->in_off == c->in.len && c->in.cap > TRIM_KEEP) {
+        px_buf_free(&c->in);
+        c->in_off = 0;
+    }
+}
+
+static void on_cli_write(uv_write_t *req, int status)
+{
+    struct px_conn *c = req->data;
+    c->cli.busy = false;
+    c->cli.inflight.len = 0;
+    if (status < 0 && !c->handles_closed) {
+        px_debug("conn %s: write: %s", c->peer, uv_strerror(status));
+        close_handles(c);
+    } else if (!c->handles_closed) {
+        cli_flush(c);
+        if (c->uc && c->uc_ready)
+            px_conn_up_progress(c);
+        if (c->closing && !c->cli.busy) {
+            close_handles(c);
+        } else {
+            /* waiting for a request (after the handshake or a response): hold no buffers */
+            if ((c->phase == PH_IDLE || (c->phase == PH_HEAD && c->in_off == c->in.len)) &&
+                !c->cli.busy)
+                px_conn_trim(c);
+            if (!px_conn_cli_blocked(c))
+                px_conn_update_reading(c);
+        }
+    }
+    unref(c);
+}
+
+static void on_up_write(uv_write_t *req, int status)
+{
+    struct px_conn *c = req->data;
+    uv_stream_t *to = c->up.inflight_to;
+    c->up.busy = false;
+    c->up.inflight.len = 0;
+    c->up.inflight_to = NULL;
+    /* a write to an upstream connection we already dropped is of no interest */
+    bool current = c->uc && c->uc_ready && to == px_upconn_stream(c->uc);
+    if (!c->closing)
+        px_conn_up_write_done(c, current ? status : 0);
+    unref(c);
+}
+
+/* ---- reading and backpressure ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct px_conn *c = h->data;
+    size_t len = 0;
+    buf->base = c->gen->upstreams ? px_upstreams_scratch(c->gen->upstreams, &len) : NULL;
+    buf->len = len;
+}
+
+static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+void px_conn_update_reading(struct px_conn *c)
+{
+    if (c->handles_closed)
+        return;
+    bool want = !c->closing && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
+    if (want && !c->reading)
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_cli_read) == 0;
+    else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    px_conn_up_resume(c);
+}
+
+/* ---- phases and timers ---- */
+
+static void on_timer(uv_timer_t *t);
+
+void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
+{
+    const struct px_timeouts *to = &c->gen->cfg->timeouts;
+    unsigned ms = 0;
+    c->phase = ph;
+    switch (ph) {
+    case PH_HANDSHAKE:
+        ms = to->handshake_ms;
+        break;
+    case PH_HEAD:
+        ms = to->header_ms;
+        break;
+    case PH_IDLE:
+        ms = to->idle_ms;
+        break;
+    case PH_LINGER:
+        ms = LINGER_MS;
+        break;
+    case PH_BUSY:
+        if (c->req_body != PX_H1_BODY_NONE && !c->req_done) {
+            ms = to->body_ms;
+            c->body_mark = c->req_body_seen;
+        }
+        break;
+    }
+    if (c->handles_closed)
+        return;
+    if (ms)
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* Slow-body defence: while a request body is being read, each body_ms window must bring
+ * body_min_rate bytes per second. Windows in which we did not read the client (the
+ * upstream applied backpressure) do not count. */
+static void body_check(struct px_conn *c)
+{
+    if (c->req_done || c->req_body == PX_H1_BODY_NONE || c->tunnel)
+        return;
+    const struct px_config *cfg = c->gen->cfg;
+    uint64_t want = (uint64_t)cfg->limits.body_min_rate * cfg->timeouts.body_ms / 1000;
+    if (c->reading && c->req_body_seen - c->body_mark < want) {
+        px_debug("conn %s: request body too slow (%llu bytes in %u ms)", c->peer,
+                 (unsigned long long)(c->req_body_seen - c->body_mark), cfg->timeouts.body_ms);
+        px_conn_reply_error(c, 408);
+        return;
+    }
+    px_conn_set_phase(c, PH_BUSY); /* next window */
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct px_conn *c = t->data;
+    switch (c->phase) {
+    case PH_HANDSHAKE:
+        px_debug("conn %s: handshake timeout", c->peer);
+        handshake_abandoned(c, "timeout_after_hello");
+        px_conn_close(c, false);
+        break;
+    case PH_HEAD:
+        px_conn_reply_error(c, 408);
+        break;
+    case PH_IDLE:
+        px_conn_close(c, true);
+        break;
+    case PH_LINGER:
+        close_handles(c);
+        break;
+    case PH_BUSY:
+        body_check(c);
+        break;
+    }
+}
+
+/* ---- TLS ---- */
+
+/* Logs a failed handshake and keeps it for the admin view. reason NULL: the ClientHello
+ * callback's refusal (cs_ssl_fail), else what OpenSSL and the alerts say. */
+static void note_hello_failure(struct px_conn *c, const char *reason, const char *detail)
+{
+    char buf[48];
+    enum cs_fail why = cs_ssl_fail(c->tls.ssl);
+    if (!reason)
+        reason =
+            why != CS_FAIL_NONE ? cs_fail_name(why) : px_tls_fail_reason(&c->tls, buf, sizeof buf);
+    struct px_hello_fail f = {
+        .client = c->peer,
+        .sni = px_tls_sni(&c->tls),
+        .reason = reason,
+        .detail = detail,
+        .hello = c->tls.hello,
+        .hello_len = c->tls.hello_len,
+    };
+    px_worker_hello_failed(c->w, &f);
+}
+
+static void handshake_failed(struct px_conn *c)
+{
+    enum cs_fail why = cs_ssl_fail(c->tls.ssl);
+    if (why == CS_FAIL_NONE)
+        why = CS_FAIL_PROTOCOL;
+    cs_counters_note_failure(&c->w->hs, why);
+    c->w->stats.handshakes_failed++;
+    /* Bytes that never made a ClientHello (a port scan, HTTP on the TLS port) are noise,
+     * not a client locked out: debug only. */
+    if (c->tls.hello)
+        note_hello_failure(c, NULL, c->tls.err);
+    else
+        px_debug("conn %s: handshake failed (%s): %s", c->peer, cs_fail_name(why), c->tls.err);
+    px_conn_close(c, false); /* the alert is queued; close after it is flushed */
+}
+
+/* The client went quiet or away during the handshake: a failure worth logging only when
+ * its ClientHello arrived (e.g. it did not like the certificate it was sent). */
+static void handshake_abandoned(struct px_conn *c, const char *reason)
+{
+    if (!c->tls.handshake_done && c->tls.hello)
+        note_hello_failure(c, reason, "");
+}
+
+static int in_reserve(struct px_conn *c, size_t room)
+{
+    struct px_buf *b = &c->in;
+    if (c->in_off == b->len) {
+        b->len = c->in_off = 0;
+    } else if (c->in_off > 0 && b->cap - b->len < room) {
+        memmove(b->data, b->data + c->in_off, b->len - c->in_off);
+        b->len -= c->in_off;
+        c->in_off = 0;
+    }
+    if (b->cap - b->len >= room)
+        return 0;
+    size_t cap = b->cap ? b->cap : room;
+    while (cap - b->len < room)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Decrypts everything the TLS engine holds into c->in, then parses it. */
+static void tls_read_all(struct px_conn *c)
+{
+    for (;;) {
+        if (in_reserve(c, TLS_READ_CHUNK) < 0) {
+            px_conn_close(c, false);
+            return;
+        }
+        int r = px_tls_read(&c->tls, c->in.data + c->in.len, c->in.cap - c->in.len);
+        cli_flush(c); /* post-handshake messages, alerts */
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            continue;
+        }
+        if (r == PX_TLS_WANT) {
+            px_tls_release_buffers(&c->tls); /* all ciphertext consumed */
+            break;
+        }
+        if (r == PX_TLS_EOF)
+            px_debug("conn %s: close_notify from client", c->peer);
+        else
+            px_debug("conn %s: TLS read: %s", c->peer, c->tls.err);
+        px_conn_close(c, r == PX_TLS_EOF);
+        return;
+    }
+    px_conn_process_input(c);
+}
+
+static void tls_drive(struct px_conn *c)
+{
+    if (!c->tls.handshake_done) {
+        int r = px_tls_handshake(&c->tls);
+        cli_flush(c);
+        if (r == PX_TLS_ERROR) {
+            handshake_failed(c);
+            return;
+        }
+        if (r != 1)
+            return;
+        cs_counters_note_handshake(&c->w->hs, c->tls.ssl);
+        px_conn_set_phase(c, PH_HEAD);
+    }
+    tls_read_all(c);
+}
+
+static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct px_conn *c = s->data;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            px_debug("conn %s: read: %s", c->peer, uv_strerror((int)nread));
+        handshake_abandoned(c, "client_closed_after_hello");
+        px_conn_close(c, false);
+        return;
+    }
+    c->w->stats.bytes_in += (uint64_t)nread;
+    if (px_tls_feed(&c->tls, buf->base, (size_t)nread) < 0) {
+        px_conn_close(c, false);
+        return;
+    }
+    tls_drive(c);
+}
+
+/* ---- accept ---- */
+
+static void peer_text(struct px_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    strcpy(c->peer, "-");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+}
+
+void px_conn_accept(struct px_worker *w, uv_stream_t *server)
+{
+    struct px_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        px_err("accept: out of memory");
+        return;
+    }
+    c->w = w;
+    c->snap = cs_snapshot_ref(w->snap);
+    c->gen = px_gen_ref(w->gen); /* config and pools consistent with snap's site tags */
+    px_worker_conn_add(w, c);
+    w->stats.accepted++;
+    w->stats.active++;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    uv_timer_init(&w->loop, &c->up_timer);
+    c->tcp.data = c->timer.data = c->up_timer.data = c;
+    c->refs = 3;
+    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r < 0) {
+        px_debug("accept: %s", uv_strerror(r));
+        c->closing = true;
+        close_handles(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    peer_text(c);
+    if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0 || px_conn_relay_init(c) < 0) {
+        px_err("conn %s: cannot set up TLS/HTTP state", c->peer);
+        c->closing = true;
+        close_handles(c);
+        return;
+    }
+    px_conn_set_phase(c, PH_HANDSHAKE);
+    px_conn_update_reading(c);
+}
+
+/* ---- closing ---- */
+
+static void close_handles(struct px_conn *c)
+{
+    if (c->handles_closed)
+        return;
+    c->closing = true;
+    c->handles_closed = true;
+    px_conn_up_drop(c);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->up_timer, on_handle_closed);
+}
+
+/* Orderly close: account for the request in flight, drop the upstream, queue
+ * close_notify when notify, flush, then close the handles (bounded by LINGER_MS). */
+void px_conn_close(struct px_conn *c, bool notify)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    px_conn_cli_commit(c); /* a final answer in c->out counts in the log line */
+    if (c->req_active)
+        px_conn_log_request(c);
+    uv_timer_stop(&c->up_timer);
+    px_conn_up_drop(c);
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+        px_tls_shutdown(&c->tls);
+        cli_flush(c);
+    }
+    if (!c->cli.busy)
+        close_handles(c);
+    else
+        px_conn_set_phase(c, PH_LINGER);
+}
+
+void px_conn_drain(struct px_conn *c)
+{
+    c->draining = true;
+    if (c->closing)
+        return;
+    if (!c->tls.handshake_done)
+        px_conn_close(c, false);
+    else if (!c->req_active || c->tunnel)
+        px_conn_close(c, true);
+    else
+        c->close_after = true;
+}
+
+void px_conn_abort(struct px_conn *c)
+{
+    px_conn_close(c, false);
+    close_handles(c);
+}

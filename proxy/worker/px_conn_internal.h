@@ -1,0 +1,126 @@
+/* Private to conn.c (lifecycle, TLS, client I/O) and conn_relay.c (HTTP, upstream relay).
+ *
+ * Ownership: a px_conn embeds its uv handles and write requests. `refs` counts the open
+ * handles (tcp, timer, up_timer) plus uv_write requests in flight on either side; the
+ * conn is freed when it drops to zero, after every callback that could name it has run.
+ */
+#ifndef TWOFOLD_PX_CONN_INTERNAL_H
+#define TWOFOLD_PX_CONN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+#include "px_conn.h"
+#include "px_http1.h"
+#include "px_tls.h"
+
+struct px_upconn;
+
+/* A write queue: bytes are appended to `pending`; at most one uv_write (of `inflight`) is
+ * outstanding; the two buffers swap, so steady state allocates nothing. */
+struct px_wq {
+    struct px_buf pending, inflight;
+    uv_write_t req;
+    uv_stream_t *inflight_to; /* the stream the outstanding write went to */
+    bool busy;
+};
+
+enum px_phase {
+    PH_HANDSHAKE, /* timer: handshake_ms */
+    PH_HEAD,      /* timer: header_ms -> 408 */
+    PH_IDLE,      /* timer: idle_ms -> quiet close */
+    PH_BUSY,      /* a request is in flight; client timer off */
+    PH_LINGER,    /* closing, flushing the last bytes; timer bounds it */
+};
+
+struct px_conn {
+    struct px_list link; /* in w->conns */
+    struct px_worker *w;
+    struct cs_snapshot *snap; /* one reference, released at free */
+    struct px_gen *gen;       /* config + upstream pools it was accepted under (a reference) */
+    uv_tcp_t tcp;
+    uv_timer_t timer;    /* client-side phase timer */
+    uv_timer_t up_timer; /* upstream response timeout */
+    int refs;
+    struct px_tls tls;
+    char peer[64]; /* client IP, for X-Forwarded-For and the access log */
+    enum px_phase phase;
+
+    struct px_wq cli;  /* ciphertext to the client */
+    struct px_wq up;   /* plaintext to the upstream */
+    struct px_buf out; /* response plaintext collected before one px_tls_write */
+
+    /* client plaintext not yet parsed: in.data[in_off .. in.len) */
+    struct px_buf in;
+    size_t in_off;
+
+    bool reading;    /* client uv_read_start active */
+    bool up_reading; /* upstream uv_read_start active */
+    bool closing;    /* conn_close ran: no new work */
+    bool handles_closed;
+    bool draining;    /* finish the current response, then close */
+    bool close_after; /* close after the current response */
+
+    /* request parser and the request in flight */
+    struct px_h1_parser *req_parser;
+    bool req_active, req_done, req_upgrade;
+    enum px_h1_body req_body;
+    bool req_keep_alive;
+    bool req_te_trailers; /* the client offered "TE: trailers": relay response trailers */
+    int req_method_id, req_minor;
+    uint64_t req_body_seen; /* decoded body bytes consumed from the client */
+    uint64_t body_mark;     /* req_body_seen at the start of the body-rate window */
+    struct px_buf req_head; /* head as sent upstream, kept for one retry */
+    bool retried;
+    bool local_answer; /* answered by the proxy itself (Max-Forwards: 0); body discarded */
+    size_t upstream_idx;
+    char method[16];
+    char path[512];
+    size_t path_len;
+    struct timespec req_wall;
+    uint64_t req_start_ms;
+
+    /* upstream side */
+    struct px_upconn *uc;
+    bool uc_ready; /* connected (or pooled) and owned */
+    char upstream_name[80];
+    struct px_h1_parser *resp_parser;
+    bool resp_parser_dirty; /* bytes of a response seen: needs a fresh parser to reuse */
+    bool resp_any;          /* any response byte arrived for this request */
+    bool resp_started;      /* a response head (final) went to the client */
+    bool resp_interim;      /* inside a 1xx interim response */
+    bool resp_ended;        /* the response parser reported the end */
+    bool resp_chunked;      /* re-chunk the body towards the client */
+    bool resp_trailers;     /* a trailer section towards the client is open */
+    bool resp_keep_alive;
+    bool tunnel;
+    int resp_status;
+    uint64_t resp_bytes;
+};
+
+/* conn.c */
+void px_conn_cli_commit(struct px_conn *c); /* encrypt c->out, queue, flush */
+void px_conn_close(struct px_conn *c, bool notify);
+void px_conn_update_reading(struct px_conn *c);
+void px_conn_set_phase(struct px_conn *c, enum px_phase ph);
+void px_conn_trim(struct px_conn *c); /* idle: free large empty buffers */
+void px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to);
+size_t px_wq_queued(const struct px_wq *q);
+bool px_conn_up_blocked(const struct px_conn *c); /* upstream queue above watermark */
+bool px_conn_cli_blocked(const struct px_conn *c);
+
+/* conn_relay.c */
+int px_conn_relay_init(struct px_conn *c); /* creates the request parser */
+void px_conn_relay_free(struct px_conn *c);
+void px_conn_process_input(struct px_conn *c); /* parse buffered client plaintext */
+void px_conn_up_drop(struct px_conn *c);       /* cancel or close the upstream side */
+void px_conn_up_write_done(struct px_conn *c, int status);
+void px_conn_up_resume(struct px_conn *c); /* client queue drained: read upstream again */
+void px_conn_up_timeout(uv_timer_t *t);
+void px_conn_up_progress(struct px_conn *c); /* restart the upstream response timer */
+void px_conn_log_request(struct px_conn *c);
+void px_conn_reply_error(struct px_conn *c, int status);
+
+#endif
