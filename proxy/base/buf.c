@@ -1,6 +1,7 @@
 /* px_buf: a growable byte buffer. It never shrinks, so a buffer reused with len = 0
  * allocates nothing in steady state. data is kept NUL-terminated (the NUL is not counted
  * in len) so text built in it can be logged or compared directly. */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@ void px_buf_free(struct px_buf *b)
 /* Makes room for n more bytes plus the terminating NUL. */
 static int reserve(struct px_buf *b, size_t n)
 {
+    assert(b->len <= b->cap && (b->cap > 0 || b->data == NULL));
     if (n > SIZE_MAX - b->len - 1)
         return -ENOMEM;
     size_t need = b->len + n + 1;
