@@ -19,10 +19,11 @@
  *     for each. llhttp pauses at the end of the message, or at the last chunk, after which
  *     trailer_scan() reads the trailer section with the same line rules as the head.
  *
- * Memory: hbuf grows up to max_head, the header array up to max_headers, the trailer line
- * buffer up to max_head; all are kept across messages, so a connection allocates nothing
- * per request once warm.
+ * Memory: hbuf holds at most max_head bytes, the header array max_headers entries, the
+ * trailer line buffer max_head bytes (a px_buf, a PX_VEC and a px_buf); all are kept across
+ * messages, so a connection allocates nothing per request once warm.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +31,35 @@
 #include <llhttp.h>
 
 #include "http1_int.h"
+#include "px_vec.h"
 
 #define EXT_MAX 4096 /* chunk extension bytes per message */
 
 /* Empty lines tolerated after an interim response (aiohttp sends one after 100 Continue). */
 #define INTERIM_BLANK_MAX 8
 
+/* The parser's one state. head_done, msg_done and last_chunk are not states of their own:
+ * they are llhttp's callbacks reporting inside S_HEAD and S_BODY, read once llhttp returns. */
 enum state {
     S_HEAD,     /* scanning a head (or idle) */
     S_BODY,     /* llhttp is parsing the body */
     S_TRAILER,  /* after the last chunk: scanning trailers */
     S_DONE,     /* message complete, waiting for px_h1_resume */
     S_UPGRADED, /* head of an upgrade done; the rest is not HTTP */
-    S_ERROR,
-    S_ABORTED,
+    S_ERROR,    /* final: px_h1_error_status tells why */
+    S_ABORTED,  /* final: a callback asked to stop */
+};
+
+#define B(s) (1u << (s))
+/* The states each state may move to; S_ERROR and S_ABORTED are final. */
+static const unsigned next_ok[] = {
+    [S_HEAD] = B(S_HEAD) | B(S_BODY) | B(S_UPGRADED) | B(S_DONE) | B(S_ERROR) | B(S_ABORTED),
+    [S_BODY] = B(S_TRAILER) | B(S_DONE) | B(S_ERROR) | B(S_ABORTED),
+    [S_TRAILER] = B(S_DONE) | B(S_ERROR) | B(S_ABORTED),
+    [S_DONE] = B(S_HEAD),
+    [S_UPGRADED] = B(S_HEAD),
+    [S_ERROR] = 0,
+    [S_ABORTED] = 0,
 };
 
 struct px_h1_parser {
@@ -55,15 +71,13 @@ struct px_h1_parser {
     void *ud;
     int req_method; /* responses: the method of the request answered */
     /* head (and trailer) line scanner */
-    size_t line_len;  /* content bytes of the current line */
-    unsigned n_lines; /* complete non-empty lines in this section */
-    bool cr;          /* the previous byte was CR */
-    bool past_1xx;    /* an interim response came first: empty lines are skipped */
-    unsigned blanks;  /* empty lines skipped so far */
-    char *hbuf;       /* the raw head */
-    size_t hlen, hcap;
-    struct px_h1_header *hdrs;
-    unsigned hdrs_cap;
+    size_t line_len;    /* content bytes of the current line */
+    unsigned n_lines;   /* complete non-empty lines in this section */
+    bool cr;            /* the previous byte was CR */
+    bool past_1xx;      /* an interim response came first: empty lines are skipped */
+    unsigned blanks;    /* empty lines skipped so far */
+    struct px_buf hbuf; /* the raw head; len <= lim.max_head */
+    PX_VEC(struct px_h1_header) hdrs;
     struct px_h1_head head;
     /* body */
     bool head_done, msg_done, last_chunk;
@@ -73,15 +87,22 @@ struct px_h1_parser {
     uint64_t chunk_left;
     unsigned chunk_crlf;
     /* trailers: only the current line is kept */
-    char *tbuf;
-    size_t tlen, tcap, t_total;
+    struct px_buf tbuf; /* len <= lim.max_head */
+    size_t t_total;
     int err_status;
     const char *err_reason;
 };
 
+static void set_state(struct px_h1_parser *p, enum state to)
+{
+    (void)next_ok; /* read by the assert only */
+    assert(next_ok[p->state] & B(to));
+    p->state = to;
+}
+
 static int fail(struct px_h1_parser *p, int status, const char *reason)
 {
-    p->state = S_ERROR;
+    set_state(p, S_ERROR);
     p->err_status = p->kind == PX_H1_RESPONSE ? 502 : status;
     p->err_reason = reason;
     return -1;
@@ -89,65 +110,36 @@ static int fail(struct px_h1_parser *p, int status, const char *reason)
 
 static int stop(struct px_h1_parser *p)
 {
-    p->state = S_ABORTED;
+    set_state(p, S_ABORTED);
     return -1;
-}
-
-/* Grows *buf to hold need bytes, never beyond max (the scanners' limit checks guarantee
- * need <= max; the check here keeps a broken guarantee from becoming an overflow). */
-static int grow(char **buf, size_t *cap, size_t need, size_t max)
-{
-    if (need <= *cap)
-        return 0;
-    if (need > max)
-        return -EOVERFLOW;
-    size_t c = *cap ? *cap : 512;
-    while (c < need)
-        c *= 2;
-    if (c > max)
-        c = max;
-    char *b = realloc(*buf, c);
-    if (b == NULL)
-        return -ENOMEM;
-    *buf = b;
-    *cap = c;
-    return 0;
 }
 
 static int hdrs_reserve(struct px_h1_parser *p, unsigned n)
 {
     if (n > p->lim.max_headers)
         return fail(p, 431, "too many header fields");
-    if (n <= p->hdrs_cap)
-        return 0;
-    unsigned c = p->hdrs_cap ? p->hdrs_cap * 2 : 16;
-    if (c > p->lim.max_headers)
-        c = p->lim.max_headers;
-    struct px_h1_header *h = realloc(p->hdrs, c * sizeof(*h));
-    if (h == NULL)
+    if (px_vec_reserve(&p->hdrs, n) != 0)
         return fail(p, 500, "out of memory");
-    p->hdrs = h;
-    p->hdrs_cap = c;
     return 0;
 }
 
 static void new_message(struct px_h1_parser *p)
 {
     llhttp_reset(&p->ll);
-    p->state = S_HEAD;
+    set_state(p, S_HEAD);
     p->line_len = 0;
     p->n_lines = 0;
     p->cr = false;
     p->blanks = 0;
     p->past_1xx = false;
-    p->hlen = 0;
+    p->hbuf.len = 0;
     memset(&p->head, 0, sizeof(p->head));
     p->head_done = p->msg_done = p->last_chunk = false;
     p->ext_bytes = 0;
     px_h1_chunk_scan_reset(&p->cs);
     p->chunk_left = 0;
     p->chunk_crlf = 0;
-    p->tlen = 0;
+    p->tbuf.len = 0;
     p->t_total = 0;
 }
 
@@ -236,10 +228,9 @@ static int head_copy(struct px_h1_parser *p, const char *d, size_t *start, size_
     size_t take = end - *start;
     if (take == 0)
         return 0;
-    if (grow(&p->hbuf, &p->hcap, p->hlen + take, p->lim.max_head) != 0)
-        return fail(p, 500, "out of memory or internal limit");
-    memcpy(p->hbuf + p->hlen, d + *start, take);
-    p->hlen += take;
+    assert(p->hbuf.len + take <= p->lim.max_head); /* head_scan checked every byte */
+    if (px_buf_append(&p->hbuf, d + *start, take) != 0)
+        return fail(p, 500, "out of memory");
     *start = end;
     return 0;
 }
@@ -249,7 +240,7 @@ static int head_copy(struct px_h1_parser *p, const char *d, size_t *start, size_
 static int start_line_end(struct px_h1_parser *p)
 {
     const char *reason = "";
-    int st = px_h1_start_line_check(p->kind, p->hbuf, p->hlen - 2, &reason);
+    int st = px_h1_start_line_check(p->kind, p->hbuf.data, p->hbuf.len - 2, &reason);
     return st ? fail(p, st, reason) : 0;
 }
 
@@ -282,7 +273,7 @@ static int head_lf(struct px_h1_parser *p, const char *d, size_t *start, size_t 
         return -1;
     int rc = head_line_end(p);
     if (rc == 2) {
-        p->hlen = 0; /* skip the empty line */
+        p->hbuf.len = 0; /* skip the empty line */
         rc = 0;
     }
     return rc;
@@ -306,7 +297,7 @@ static int head_scan(struct px_h1_parser *p, const char *d, size_t n, size_t *us
     int rc = 0;
     for (i = 0; i < n && rc == 0; i++) {
         unsigned char c = (unsigned char)d[i];
-        if (p->hlen + (i - start) + 1 > p->lim.max_head) {
+        if (p->hbuf.len + (i - start) + 1 > p->lim.max_head) {
             rc = fail(p, 431, "head too large");
         } else if (p->cr) {
             p->cr = false;
@@ -319,7 +310,7 @@ static int head_scan(struct px_h1_parser *p, const char *d, size_t n, size_t *us
             /* An ordinary byte: take its whole run at once. The run stays within max_head
              * (checked above for this byte), so the request-line limit is the only check
              * left, and the verdict is the one a byte-by-byte scan would give. */
-            size_t room = p->lim.max_head - (p->hlen + (i - start));
+            size_t room = p->lim.max_head - (p->hbuf.len + (i - start));
             size_t k = plain_run(d + i, n - i < room ? n - i : room);
             if (p->n_lines == 0 && p->line_len + k > p->lim.max_request_line)
                 rc = fail(p, 414, "request line too long");
@@ -343,9 +334,9 @@ static const char *ll_reason(const struct px_h1_parser *p)
 static void message_end(struct px_h1_parser *p)
 {
     if (p->cb.on_end && p->cb.on_end(p->ud) != 0)
-        p->state = S_ABORTED;
+        set_state(p, S_ABORTED);
     else
-        p->state = S_DONE;
+        set_state(p, S_DONE);
 }
 
 /* Runs llhttp over the head in hbuf; an extension method goes in as "GET" (see the top). */
@@ -353,16 +344,17 @@ static llhttp_errno_t ll_head(struct px_h1_parser *p)
 {
     size_t ml = p->head.method_len;
     if (p->kind != PX_H1_REQUEST || p->head.method_id != PX_H1_METHOD_EXTENSION)
-        return llhttp_execute(&p->ll, p->hbuf, p->hlen);
+        return llhttp_execute(&p->ll, p->hbuf.data, p->hbuf.len);
     llhttp_errno_t e = llhttp_execute(&p->ll, "GET", 3);
-    return e != HPE_OK ? e : llhttp_execute(&p->ll, p->hbuf + ml, p->hlen - ml);
+    return e != HPE_OK ? e : llhttp_execute(&p->ll, p->hbuf.data + ml, p->hbuf.len - ml);
 }
 
 /* The head in hbuf is complete: validate, run llhttp over it, deliver it. */
 static void head_complete(struct px_h1_parser *p)
 {
     const char *reason = "";
-    int st = px_h1_head_parse(p->kind, p->hbuf, p->hlen, p->req_method, p->hdrs, &p->head, &reason);
+    int st = px_h1_head_parse(p->kind, p->hbuf.data, p->hbuf.len, p->req_method, p->hdrs.v,
+                              &p->head, &reason);
     if (st != 0) {
         fail(p, st, reason);
         return;
@@ -374,14 +366,14 @@ static void head_complete(struct px_h1_parser *p)
         fail(p, 400, ll_reason(p));
         return;
     }
-    if (p->msg_done && llhttp_get_error_pos(&p->ll) != p->hbuf + p->hlen) {
+    if (p->msg_done && llhttp_get_error_pos(&p->ll) != p->hbuf.data + p->hbuf.len) {
         fail(p, 400, "llhttp ended the message inside the head");
         return;
     }
     if (p->head.upgrade)
-        p->state = S_UPGRADED;
+        set_state(p, S_UPGRADED);
     else if (!p->msg_done)
-        p->state = S_BODY;
+        set_state(p, S_BODY);
     else if (p->kind == PX_H1_RESPONSE && p->head.status < 200) {
         new_message(p); /* interim response: on with the final one */
         p->past_1xx = true;
@@ -450,7 +442,7 @@ static void chunked_feed(struct px_h1_parser *p, const char *d, size_t n, size_t
     }
     *used = off;
     if (p->state == S_BODY && p->last_chunk) {
-        p->state = S_TRAILER;
+        set_state(p, S_TRAILER);
         p->cr = false;
         p->n_lines = 0;
     }
@@ -473,7 +465,7 @@ static void body_feed(struct px_h1_parser *p, const char *d, size_t n, size_t *u
         if (p->msg_done) {
             message_end(p);
         } else {
-            p->state = S_TRAILER;
+            set_state(p, S_TRAILER);
             p->cr = false;
             p->n_lines = 0;
         }
@@ -485,17 +477,17 @@ static void body_feed(struct px_h1_parser *p, const char *d, size_t n, size_t *u
 static int trailer_line_end(struct px_h1_parser *p)
 {
     const char *reason = "";
-    if (p->tlen == 0) {
+    if (p->tbuf.len == 0) {
         message_end(p);
         return 1;
     }
     struct px_h1_header f;
-    int st = px_h1_trailer_check(p->tbuf, p->tlen, &f, &reason);
+    int st = px_h1_trailer_check(p->tbuf.data, p->tbuf.len, &f, &reason);
     if (st != 0)
         return fail(p, st, reason);
     if (++p->n_lines > p->lim.max_headers)
         return fail(p, 431, "too many trailer fields");
-    p->tlen = 0;
+    p->tbuf.len = 0;
     if (p->cb.on_trailer && p->cb.on_trailer(p->ud, &f) != 0)
         return stop(p);
     return 0;
@@ -517,10 +509,8 @@ static void trailer_scan(struct px_h1_parser *p, const char *d, size_t n, size_t
             p->cr = true;
         } else if (c == '\n') {
             rc = fail(p, 400, "bare LF in trailers");
-        } else if (grow(&p->tbuf, &p->tcap, p->tlen + 1, p->lim.max_head) != 0) {
-            rc = fail(p, 500, "out of memory or internal limit");
-        } else {
-            p->tbuf[p->tlen++] = (char)c;
+        } else if (px_buf_append(&p->tbuf, &d[i], 1) != 0) {
+            rc = fail(p, 500, "out of memory");
         }
     }
     *used = i;
@@ -552,9 +542,9 @@ void px_h1_parser_free(struct px_h1_parser *p)
 {
     if (p == NULL)
         return;
-    free(p->hbuf);
-    free(p->hdrs);
-    free(p->tbuf);
+    px_buf_free(&p->hbuf);
+    px_vec_free(&p->hdrs);
+    px_buf_free(&p->tbuf);
     free(p);
 }
 
@@ -601,7 +591,7 @@ int px_h1_finish(struct px_h1_parser *p)
 {
     switch (p->state) {
     case S_HEAD:
-        if (p->hlen == 0 && !p->cr)
+        if (p->hbuf.len == 0 && !p->cr)
             return PX_H1_OK;
         fail(p, 400, "connection closed inside a head");
         return PX_H1_ERROR;
@@ -631,7 +621,7 @@ void px_h1_expect_response_to(struct px_h1_parser *p, int method_id)
 
 bool px_h1_idle(const struct px_h1_parser *p)
 {
-    return (p->state == S_HEAD && p->hlen == 0 && !p->cr) || p->state == S_DONE;
+    return (p->state == S_HEAD && p->hbuf.len == 0 && !p->cr) || p->state == S_DONE;
 }
 
 int px_h1_error_status(const struct px_h1_parser *p)
