@@ -8,6 +8,7 @@
  * every syntax error (inih reports only the first) and records lines too long for inih.
  */
 #include "config_int.h"
+#include "px_vec.h"
 
 #include <ini.h>
 
@@ -19,36 +20,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *px_strdup(const char *s)
+int px_oom(const struct px_loader *L)
+{
+    L->errs->oom = true;
+    return -1;
+}
+
+char *px_strdup(const struct px_loader *L, const char *s)
 {
     char *d = strdup(s ? s : "");
     if (!d)
-        abort();
+        px_oom(L);
     return d;
 }
 
-void *px_xrealloc(void *p, size_t n)
+void *px_calloc(const struct px_loader *L, size_t n, size_t size)
 {
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        abort();
-    return q;
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        px_oom(L);
+    return p;
+}
+
+int px_grow(const struct px_loader *L, void *slot, size_t *cap, size_t elem, size_t want)
+{
+    return px_vec_reserve_(slot, cap, elem, want) == 0 ? 0 : px_oom(L);
 }
 
 /* ---- messages ---- */
 
-static void errors_vadd(struct px_config_errors *e, const char *prefix, const char *fmt, va_list ap)
+/* Returns 0, or -1 with e->oom set when the message could not be stored. */
+static int errors_vadd(struct px_config_errors *e, const char *prefix, const char *fmt, va_list ap)
 {
     char msg[1024];
     int n = snprintf(msg, sizeof msg, "%s", prefix);
     if (n < 0 || (size_t)n >= sizeof msg)
         n = 0;
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 8;
-        e->msgs = px_xrealloc(e->msgs, e->cap * sizeof *e->msgs);
+    char *m = strdup(msg);
+    if (!m || px_vec_reserve_(&e->msgs, &e->cap, sizeof *e->msgs, e->n + 1) != 0) {
+        free(m);
+        e->oom = true;
+        return -1;
     }
-    e->msgs[e->n++] = px_strdup(msg);
+    e->msgs[e->n++] = m;
+    return 0;
 }
 
 void px_errors_add(struct px_config_errors *e, const char *fmt, ...)
@@ -68,12 +84,14 @@ void px_config_errors_free(struct px_config_errors *e)
     free(e->msgs);
     e->msgs = NULL;
     e->n = e->cap = 0;
+    e->oom = false;
 }
 
+/* A message without its line only turns the sorting off (see sort_errors). */
 static void note_line(struct px_loader *L, int line)
 {
-    L->err_lines = px_xrealloc(L->err_lines, (L->n_err_lines + 1) * sizeof *L->err_lines);
-    L->err_lines[L->n_err_lines++] = line > 0 ? line : INT_MAX;
+    if (px_grow(L, &L->err_lines, NULL, sizeof *L->err_lines, L->n_err_lines + 1) == 0)
+        L->err_lines[L->n_err_lines++] = line > 0 ? line : INT_MAX;
 }
 
 /* Stable insertion sort of this load's messages by line; skipped when some message did
@@ -107,9 +125,10 @@ void px_cerr(struct px_loader *L, int line, const char *fmt, ...)
         snprintf(prefix, sizeof prefix, "%s: ", L->file);
     va_list ap;
     va_start(ap, fmt);
-    errors_vadd(L->errs, prefix, fmt, ap);
+    int rc = errors_vadd(L->errs, prefix, fmt, ap);
     va_end(ap);
-    note_line(L, line);
+    if (rc == 0)
+        note_line(L, line);
 }
 
 void px_kerr(struct px_loader *L, const struct px_raw *r, const char *fmt, ...)
@@ -124,19 +143,22 @@ void px_kerr(struct px_loader *L, const struct px_raw *r, const char *fmt, ...)
         snprintf(prefix, sizeof prefix, "default of [%s] %s: ", r->section, r->key);
     va_list ap;
     va_start(ap, fmt);
-    errors_vadd(L->errs, prefix, fmt, ap);
+    int rc = errors_vadd(L->errs, prefix, fmt, ap);
     va_end(ap);
-    note_line(L, r->line);
+    if (rc == 0)
+        note_line(L, r->line);
 }
 
 /* ---- raw records ---- */
 
-/* "  site   a " -> "site a": one space between the kind and the name. */
-static char *normalise_section(const char *s)
+/* "  site   a " -> "site a": one space between the kind and the name. NULL on OOM. */
+static char *normalise_section(const struct px_loader *L, const char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
-    char *d = px_strdup(s), *w = d;
+    char *d = px_strdup(L, s), *w = d;
+    if (!d)
+        return NULL;
     bool space = false;
     for (const char *p = s; *p; p++) {
         if (*p == ' ' || *p == '\t') {
@@ -155,16 +177,20 @@ static char *normalise_section(const char *s)
 int px_loader_add(struct px_loader *L, const char *section, const char *key, const char *value,
                   int line, const char *flag)
 {
-    if (L->n_raws == L->cap_raws) {
-        L->cap_raws = L->cap_raws ? L->cap_raws * 2 : 32;
-        L->raws = px_xrealloc(L->raws, L->cap_raws * sizeof *L->raws);
+    if (px_grow(L, &L->raws, &L->cap_raws, sizeof *L->raws, L->n_raws + 1) != 0)
+        return -1;
+    struct px_raw r = {.section = normalise_section(L, section),
+                       .key = key ? px_strdup(L, key) : NULL,
+                       .value = value ? px_strdup(L, value) : NULL,
+                       .line = line,
+                       .flag = flag};
+    if (!r.section || (key && !r.key) || (value && !r.value)) {
+        free(r.section);
+        free(r.key);
+        free(r.value);
+        return -1;
     }
-    struct px_raw *r = &L->raws[L->n_raws++];
-    r->section = normalise_section(section);
-    r->key = key ? px_strdup(key) : NULL;
-    r->value = value ? px_strdup(value) : NULL;
-    r->line = line;
-    r->flag = flag;
+    L->raws[L->n_raws++] = r;
     return 0;
 }
 
@@ -276,9 +302,13 @@ static int record(void *user, const char *section, const char *name, const char 
 
 /* ---- loading a file ---- */
 
-static char *file_dir(const char *path)
+/* NULL on OOM. */
+static char *file_dir(const struct px_loader *L, const char *path)
 {
-    char *copy = px_strdup(path), *slash = strrchr(copy, '/');
+    char *copy = px_strdup(L, path);
+    if (!copy)
+        return NULL;
+    char *slash = strrchr(copy, '/');
     const char *d = ".";
     if (slash == copy)
         d = "/";
@@ -287,7 +317,7 @@ static char *file_dir(const char *path)
         d = copy;
     }
     char *abs = realpath(d, NULL);
-    char *res = px_strdup(abs ? abs : d);
+    char *res = px_strdup(L, abs ? abs : d);
     free(abs);
     free(copy);
     return res;
@@ -319,20 +349,17 @@ int px_config_load_file_ex(const char *path, unsigned flags, struct px_config **
     *out = NULL;
     struct px_loader L = {.file = path, .flags = flags, .errs = errs, .errs_base = errs->n};
     size_t errs_before = errs->n;
-    L.dir = file_dir(path);
-    int rc = parse_file(&L, path);
+    L.dir = file_dir(&L, path);
+    int rc = L.dir ? parse_file(&L, path) : -2;
     if (rc == -1 && errs->n == errs_before)
         px_cerr(&L, 0, "cannot be parsed");
-    if (rc != -2) /* syntax errors do not hide the problems of the lines that parsed */
+    if (rc != -2 &&
+        !errs->oom) /* syntax errors do not hide the problems of the lines that parsed */
         px_loader_run(&L);
     sort_errors(&L);
-    if (errs->n == errs_before) {
-        L.cfg->path = px_strdup(path);
-        *out = L.cfg;
-        L.cfg = NULL;
-    }
-    px_loader_close(&L);
-    return *out ? 0 : -1;
+    if (errs->n == errs_before && !errs->oom)
+        L.cfg->path = px_strdup(&L, path);
+    return px_loader_finish(&L, errs_before, out);
 }
 
 int px_config_load_file(const char *path, struct px_config **out, struct px_config_errors *errs)

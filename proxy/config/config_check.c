@@ -15,9 +15,13 @@
 char *px_path_resolve(const struct px_loader *L, const char *value)
 {
     if (value[0] == '/' || !L->dir)
-        return px_strdup(value);
+        return px_strdup(L, value);
     size_t n = strlen(L->dir) + strlen(value) + 2;
-    char *p = px_xrealloc(NULL, n);
+    char *p = malloc(n);
+    if (!p) {
+        px_oom(L);
+        return NULL;
+    }
     snprintf(p, n, "%s", L->dir);
     for (;;) {
         char *slash = strrchr(p, '/');

@@ -46,7 +46,7 @@ struct px_loader {
     /* line of each message added through px_cerr/px_kerr, so that a file's messages can
      * be put in file order (messages without a line go last) */
     size_t errs_base;
-    int *err_lines;
+    int *err_lines; /* sized exactly n_err_lines */
     size_t n_err_lines;
 };
 
@@ -121,12 +121,23 @@ void px_loader_close(struct px_loader *L);
 
 /* Cross checks after conversion (config_check.c). */
 void px_config_check(struct px_loader *L);
-/* A path as written in the file, resolved against the file's directory. Caller frees. */
+/* A path as written in the file, resolved against the file's directory. Caller frees;
+ * NULL on OOM. */
 char *px_path_resolve(const struct px_loader *L, const char *value);
 /* stat/access checks unless PX_CONFIG_NO_FILE_CHECKS; want_dir: must be a directory. */
 void px_check_path(struct px_loader *L, const struct px_raw *r, const char *path, bool want_dir);
 
-char *px_strdup(const char *s); /* aborts on OOM like every allocation here */
-void *px_xrealloc(void *p, size_t n);
+/* Allocation in the loader. On failure each sets L->errs->oom and returns NULL (-1 for
+ * px_grow, the array left as it was); the caller gives up on its record and returns, and
+ * the load then fails with "out of memory" (px_loader_finish). */
+char *px_strdup(const struct px_loader *L, const char *s);
+void *px_calloc(const struct px_loader *L, size_t n, size_t size);
+/* px_vec_reserve_ (px_vec.h) for arrays that live in config structs: slot is a T **. */
+int px_grow(const struct px_loader *L, void *slot, size_t *cap, size_t elem, size_t want);
+/* Marks an allocation failure the helpers above did not see; returns -1. */
+int px_oom(const struct px_loader *L);
+/* Ends a load: it fails on an allocation failure or when messages were added since
+ * errs_before; else the config moves to *out. Closes L. Returns 0 or -1. */
+int px_loader_finish(struct px_loader *L, size_t errs_before, struct px_config **out);
 
 #endif

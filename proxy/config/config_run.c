@@ -82,12 +82,13 @@ static void *sect_obj(struct px_loader *L, const struct px_sect *s)
     }
 }
 
-/* Creates one px_sect per distinct header; repeated headers are reported and merged. */
-static void make_sects(struct px_loader *L, size_t counts[PX_K__N])
+/* Creates one px_sect per distinct header; repeated headers are reported and merged.
+ * Returns 0 or -1 (OOM). */
+static int make_sects(struct px_loader *L, size_t counts[PX_K__N])
 {
-    L->sects = calloc(L->n_raws ? L->n_raws : 1, sizeof *L->sects);
+    L->sects = px_calloc(L, L->n_raws, sizeof *L->sects);
     if (!L->sects)
-        abort();
+        return -1;
     for (size_t i = 0; i < L->n_raws; i++) {
         const struct px_raw *r = &L->raws[i];
         if (r->key)
@@ -99,37 +100,34 @@ static void make_sects(struct px_loader *L, size_t counts[PX_K__N])
                         dup->line);
             continue;
         }
+        int *seen = px_calloc(L, px_n_keys, sizeof *seen);
+        if (!seen)
+            return -1;
         struct px_sect *s = &L->sects[L->n_sects++];
         s->text = r->section;
         s->line = r->line;
         s->kind = header_kind(L, r, &s->name);
-        s->seen = calloc(px_n_keys, sizeof *s->seen);
-        if (!s->seen)
-            abort();
+        s->seen = seen;
         if (s->kind != PX_K_BAD)
             s->idx = counts[s->kind]++;
     }
+    return 0;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static void make_objects(struct px_loader *L, const size_t counts[PX_K__N])
+/* Allocates the section objects; a count is set only with its array. Returns 0 or -1
+ * (OOM; a name that could not be copied stays NULL, the load fails anyway). */
+static int make_objects(struct px_loader *L, const size_t counts[PX_K__N])
 {
     struct px_config *c = L->cfg;
-    c->listeners = xcalloc(counts[PX_K_LISTENER], sizeof *c->listeners);
+    if (!(c->listeners = px_calloc(L, counts[PX_K_LISTENER], sizeof *c->listeners)) ||
+        !(c->upstreams = px_calloc(L, counts[PX_K_UPSTREAM], sizeof *c->upstreams)) ||
+        !(c->certs.sites = px_calloc(L, counts[PX_K_SITE], sizeof *c->certs.sites)) ||
+        !(L->site_upstream = px_calloc(L, counts[PX_K_SITE], sizeof *L->site_upstream)) ||
+        !(L->site_upstream_line = px_calloc(L, counts[PX_K_SITE], sizeof *L->site_upstream_line)))
+        return -1;
     c->n_listeners = counts[PX_K_LISTENER];
-    c->upstreams = xcalloc(counts[PX_K_UPSTREAM], sizeof *c->upstreams);
     c->n_upstreams = counts[PX_K_UPSTREAM];
-    c->certs.sites = xcalloc(counts[PX_K_SITE], sizeof *c->certs.sites);
     c->certs.n_sites = counts[PX_K_SITE];
-    L->site_upstream = xcalloc(counts[PX_K_SITE], sizeof *L->site_upstream);
-    L->site_upstream_line = xcalloc(counts[PX_K_SITE], sizeof *L->site_upstream_line);
     L->n_site_upstream = counts[PX_K_SITE];
     for (size_t i = 0; i < L->n_sects; i++) {
         struct px_sect *s = &L->sects[i];
@@ -138,19 +136,20 @@ static void make_objects(struct px_loader *L, const size_t counts[PX_K__N])
             continue;
         px_keys_defaults(L, s->kind, obj);
         if (s->kind == PX_K_LISTENER) {
-            c->listeners[s->idx].name = px_strdup(s->name);
+            c->listeners[s->idx].name = px_strdup(L, s->name);
             c->listeners[s->idx].line = s->line;
         } else if (s->kind == PX_K_SITE) {
-            c->certs.sites[s->idx].name = px_strdup(s->name);
+            c->certs.sites[s->idx].name = px_strdup(L, s->name);
             c->certs.sites[s->idx].line = s->line;
             c->certs.sites[s->idx].tag = -1;
             /* unset: inherits [proxy] on_coverage_loss once every key is applied */
             c->certs.sites[s->idx].on_coverage_loss = (enum cs_loss_policy) - 1;
         } else {
-            c->upstreams[s->idx].name = px_strdup(s->name);
+            c->upstreams[s->idx].name = px_strdup(L, s->name);
             c->upstreams[s->idx].line = s->line;
         }
     }
+    return 0;
 }
 
 static void apply_key(struct px_loader *L, const struct px_raw *r)
@@ -188,19 +187,36 @@ int px_loader_run(struct px_loader *L)
 {
     size_t before = L->errs->n;
     size_t counts[PX_K__N] = {0};
-    L->cfg = xcalloc(1, sizeof *L->cfg);
+    L->cfg = px_calloc(L, 1, sizeof *L->cfg);
+    if (!L->cfg)
+        return -1;
     L->cfg->refs = 1;
     px_keys_defaults(L, PX_K_PROXY, L->cfg);
-    make_sects(L, counts);
-    make_objects(L, counts);
+    if (make_sects(L, counts) != 0 || make_objects(L, counts) != 0)
+        return -1;
     for (size_t i = 0; i < L->n_raws; i++)
         if (L->raws[i].key)
             apply_key(L, &L->raws[i]);
     for (size_t i = 0; i < L->cfg->certs.n_sites; i++)
         if ((int)L->cfg->certs.sites[i].on_coverage_loss < 0)
             L->cfg->certs.sites[i].on_coverage_loss = L->cfg->on_coverage_loss;
+    if (L->errs->oom) /* the checks would meet names and values that are not there */
+        return -1;
     px_config_check(L);
     return L->errs->n == before ? 0 : -1;
+}
+
+int px_loader_finish(struct px_loader *L, size_t errs_before, struct px_config **out)
+{
+    *out = NULL;
+    if (L->errs->oom)
+        px_errors_add(L->errs, "out of memory");
+    else if (L->errs->n == errs_before) {
+        *out = L->cfg;
+        L->cfg = NULL;
+    }
+    px_loader_close(L);
+    return *out ? 0 : -1;
 }
 
 void px_loader_close(struct px_loader *L)

@@ -35,11 +35,7 @@ int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **o
         if (f->value || f->required) /* "" for a missing required flag: reported in order */
             px_loader_add(&L, f->section, f->key, f->value ? f->value : "", 0, f->flag);
     }
-    px_loader_run(&L);
-    if (errs->n == before) {
-        *out = L.cfg;
-        L.cfg = NULL;
-    }
-    px_loader_close(&L);
-    return *out ? 0 : -1;
+    if (!errs->oom)
+        px_loader_run(&L);
+    return px_loader_finish(&L, before, out);
 }

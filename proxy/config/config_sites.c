@@ -66,18 +66,24 @@ static const char *host_check(const char *name, const char **why)
     return name;
 }
 
-static void strv_push(char ***v, size_t *n, char *s)
+/* Appends s (owned: freed on failure). Returns 0 or -1 (OOM, also when s is NULL). */
+static int strv_push(const struct px_loader *L, char ***v, size_t *n, char *s)
 {
-    *v = px_xrealloc(*v, (*n + 1) * sizeof **v);
+    if (!s || px_grow(L, v, NULL, sizeof **v, *n + 1) != 0) {
+        free(s);
+        return -1;
+    }
     (*v)[(*n)++] = s;
+    return 0;
 }
 
 int px_conv_names(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
 {
     struct cs_site_conf *site = obj;
-    char *copy = px_strdup(r->value), *save = NULL;
-    int rc = 0;
-    for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+    char *copy = px_strdup(L, r->value), *save = NULL;
+    int rc = copy ? 0 : -1;
+    for (char *t = copy ? strtok_r(copy, " \t,", &save) : NULL; t;
+         t = strtok_r(NULL, " \t,", &save)) {
         for (char *p = t; *p; p++)
             *p = (char)tolower((unsigned char)*p);
         const char *why = NULL;
@@ -90,8 +96,8 @@ int px_conv_names(struct px_loader *L, const struct px_key *k, const struct px_r
         } else if (dup) {
             px_kerr(L, r, "\"%s\" is listed twice", t);
             rc = -1;
-        } else {
-            strv_push(&site->names, &site->n_names, px_strdup(t));
+        } else if (strv_push(L, &site->names, &site->n_names, px_strdup(L, t)) != 0) {
+            rc = -1;
         }
     }
     free(copy);
@@ -101,7 +107,9 @@ int px_conv_names(struct px_loader *L, const struct px_key *k, const struct px_r
 int px_conv_cert(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
 {
     struct cs_site_conf *site = obj;
-    char *copy = px_strdup(r->value), *save = NULL;
+    char *copy = px_strdup(L, r->value), *save = NULL;
+    if (!copy)
+        return -1;
     char *cert = strtok_r(copy, " \t", &save);
     char *key = cert ? strtok_r(NULL, " \t", &save) : NULL;
     if (!cert || strtok_r(NULL, " \t", &save)) {
@@ -109,15 +117,20 @@ int px_conv_cert(struct px_loader *L, const struct px_key *k, const struct px_ra
         free(copy);
         return -1;
     }
-    site->certs = px_xrealloc(site->certs, (site->n_certs + 1) * sizeof *site->certs);
-    struct cs_cert_source *src = &site->certs[site->n_certs++];
-    src->cert = px_path_resolve(L, cert);
-    src->key = key ? px_path_resolve(L, key) : NULL;
-    src->line = r->line;
-    px_check_path(L, r, src->cert, false);
-    if (src->key)
-        px_check_path(L, r, src->key, false);
+    struct cs_cert_source src = {.cert = px_path_resolve(L, cert),
+                                 .key = key ? px_path_resolve(L, key) : NULL,
+                                 .line = r->line};
     free(copy);
+    if (!src.cert || (key && !src.key) ||
+        px_grow(L, &site->certs, NULL, sizeof *site->certs, site->n_certs + 1) != 0) {
+        free(src.cert);
+        free(src.key);
+        return -1;
+    }
+    site->certs[site->n_certs++] = src;
+    px_check_path(L, r, src.cert, false);
+    if (src.key)
+        px_check_path(L, r, src.key, false);
     return 0;
 }
 
@@ -125,7 +138,8 @@ int px_conv_cert_dir(struct px_loader *L, const struct px_key *k, const struct p
 {
     struct cs_site_conf *site = obj;
     char *dir = px_path_resolve(L, r->value);
-    strv_push(&site->cert_dirs, &site->n_cert_dirs, dir);
+    if (strv_push(L, &site->cert_dirs, &site->n_cert_dirs, dir) != 0)
+        return -1;
     px_check_path(L, r, dir, true);
     return 0;
 }
@@ -136,9 +150,9 @@ int px_conv_site_upstream(struct px_loader *L, const struct px_key *k, const str
 {
     size_t i = (size_t)((struct cs_site_conf *)obj - L->cfg->certs.sites);
     free(L->site_upstream[i]);
-    L->site_upstream[i] = px_strdup(r->value);
+    L->site_upstream[i] = px_strdup(L, r->value);
     L->site_upstream_line[i] = r->line;
-    return 0;
+    return L->site_upstream[i] ? 0 : -1;
 }
 
 int px_conv_prefer(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
@@ -198,9 +212,10 @@ int px_conv_accept_lost(struct px_loader *L, const struct px_key *k, const struc
                         void *obj)
 {
     struct cs_site_conf *site = obj;
-    char *copy = px_strdup(r->value), *save = NULL;
-    int rc = 0;
-    for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+    char *copy = px_strdup(L, r->value), *save = NULL;
+    int rc = copy ? 0 : -1;
+    for (char *t = copy ? strtok_r(copy, " \t,", &save) : NULL; t;
+         t = strtok_r(NULL, " \t,", &save)) {
         bool dup = false;
         for (size_t i = 0; i < site->n_accept_lost; i++)
             dup = dup || strcmp(site->accept_lost[i], t) == 0;
@@ -210,8 +225,8 @@ int px_conv_accept_lost(struct px_loader *L, const struct px_key *k, const struc
         } else if (dup) {
             px_kerr(L, r, "\"%s\" is listed twice", t);
             rc = -1;
-        } else {
-            strv_push(&site->accept_lost, &site->n_accept_lost, px_strdup(t));
+        } else if (strv_push(L, &site->accept_lost, &site->n_accept_lost, px_strdup(L, t)) != 0) {
+            rc = -1;
         }
     }
     free(copy);
@@ -233,7 +248,8 @@ int px_conv_server(struct px_loader *L, const struct px_key *k, const struct px_
             return -1;
         }
     }
-    u->servers = px_xrealloc(u->servers, (u->n_servers + 1) * sizeof *u->servers);
+    if (px_grow(L, &u->servers, NULL, sizeof *u->servers, u->n_servers + 1) != 0)
+        return -1;
     u->servers[u->n_servers++] = a;
     return 0;
 }

@@ -120,8 +120,8 @@ int px_conv_str(struct px_loader *L, const struct px_key *k, const struct px_raw
 {
     char **f = FIELD(obj, k, char *);
     free(*f);
-    *f = px_strdup(r->value);
-    return 0;
+    *f = px_strdup(L, r->value);
+    return *f ? 0 : -1;
 }
 
 /* Via received-by (RFC 9110 7.6.3): a pseudonym token, optionally ":port"; off: none. */
@@ -142,8 +142,12 @@ int px_conv_via(struct px_loader *L, const struct px_key *k, const struct px_raw
         return -1;
     }
     free(*f);
-    *f = strcasecmp(v, "off") == 0 ? NULL : px_strdup(v);
-    return 0;
+    if (strcasecmp(v, "off") == 0) {
+        *f = NULL;
+        return 0;
+    }
+    *f = px_strdup(L, v);
+    return *f ? 0 : -1;
 }
 
 /* A file that must exist and be readable (ca_bundle). */
@@ -152,6 +156,8 @@ int px_conv_file(struct px_loader *L, const struct px_key *k, const struct px_ra
     char **f = FIELD(obj, k, char *);
     free(*f);
     *f = px_path_resolve(L, r->value);
+    if (!*f)
+        return -1;
     px_check_path(L, r, *f, false);
     return 0;
 }
@@ -223,9 +229,10 @@ int px_conv_log_file(struct px_loader *L, const struct px_key *k, const struct p
     char **f = FIELD(obj, k, char *);
     free(*f);
     *f = NULL;
-    if (strcmp(r->value, "stderr") != 0 && strcmp(r->value, "-") != 0)
-        *f = px_path_resolve(L, r->value);
-    return 0;
+    if (strcmp(r->value, "stderr") == 0 || strcmp(r->value, "-") == 0)
+        return 0;
+    *f = px_path_resolve(L, r->value);
+    return *f ? 0 : -1;
 }
 
 int px_conv_protocols(struct px_loader *L, const struct px_key *k, const struct px_raw *r,
@@ -233,7 +240,9 @@ int px_conv_protocols(struct px_loader *L, const struct px_key *k, const struct 
 {
     struct cs_policy *p = FIELD(obj, k, struct cs_policy);
     int min = 0, max = 0, bad = 0;
-    char *copy = px_strdup(r->value), *save = NULL;
+    char *copy = px_strdup(L, r->value), *save = NULL;
+    if (!copy)
+        return -1;
     for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
         int v = strcmp(t, "TLSv1.2") == 0   ? TLS1_2_VERSION
                 : strcmp(t, "TLSv1.3") == 0 ? TLS1_3_VERSION
@@ -261,8 +270,8 @@ int px_conv_protocols(struct px_loader *L, const struct px_key *k, const struct 
 int px_conv_tls_list(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx)
-        abort();
+    if (!ctx) /* OpenSSL fails this for lack of memory only */
+        return px_oom(L);
     ERR_clear_error();
     int ok = strcmp(k->key, "ciphers") == 0        ? SSL_CTX_set_cipher_list(ctx, r->value)
              : strcmp(k->key, "ciphersuites") == 0 ? SSL_CTX_set_ciphersuites(ctx, r->value)

@@ -85,10 +85,13 @@ struct px_config {
     struct cs_conf certs;
 };
 
-/* A problem found while loading: "file:line: message" (line 0: no line). */
+/* A problem found while loading: "file:line: message" (line 0: no line). oom: an
+ * allocation failed; the load failed, and its messages end with "out of memory" unless even
+ * that could not be stored. Loading never aborts the process. */
 struct px_config_errors {
     char **msgs;
     size_t n, cap;
+    bool oom;
 };
 void px_config_errors_free(struct px_config_errors *e);
 
