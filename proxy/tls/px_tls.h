@@ -20,6 +20,10 @@ enum {
     PX_TLS_ERROR = -2, /* fatal: handshake failure, bad record, ... */
 };
 
+/* States, carried by two flags that only move forward (asserted in tls.c): closed (ssl
+ * NULL: before px_tls_init, after px_tls_close) -> handshaking -> open (handshake_done:
+ * px_tls_read and px_tls_write allowed) -> closing (sent_close_notify: close_notify queued,
+ * no more writes). The transport reads the flags; only tls.c sets them. */
 struct px_tls {
     SSL *ssl;
     BIO *in;  /* ciphertext from the network, read by OpenSSL */

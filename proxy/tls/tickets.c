@@ -11,6 +11,7 @@
  */
 #include "px_tickets.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -44,7 +45,11 @@ struct px_tickets {
     char *key_file;        /* NULL: random mode */
     unsigned rotate_seconds;
     struct timespec last_rotate;
+    pthread_t control; /* the thread that made the ring: the only one that writes or frees */
 };
+
+/* The ring is written (rotate, reload, tick) and freed on the control thread only. */
+#define ON_CONTROL_THREAD(t) assert(pthread_equal(pthread_self(), (t)->control))
 
 static int ex_index = -1;
 static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
@@ -79,6 +84,8 @@ static int key_random(struct tkey *k)
  * wlock. */
 static void publish(struct px_tickets *t, struct keyset *ks)
 {
+    assert(pthread_mutex_trylock(&t->wlock) == EBUSY); /* held (by us: writers are serial) */
+    assert(ks != NULL && ks->n >= 1 && ks != atomic_load(&t->cur));
     struct keyset *old = atomic_exchange(&t->cur, ks);
     unsigned e = atomic_fetch_add(&t->epoch, 1);
     while (atomic_load(&t->readers[e & 1]) != 0)
@@ -100,7 +107,9 @@ static unsigned read_enter(struct px_tickets *t)
 
 static void read_leave(struct px_tickets *t, unsigned slot)
 {
-    atomic_fetch_sub(&t->readers[slot], 1);
+    unsigned was = atomic_fetch_sub(&t->readers[slot], 1);
+    assert(was > 0); /* every leave pairs with an enter */
+    (void)was;
 }
 
 /* Copies the encryption key (name NULL) or the key called name into out. Returns 1 for
@@ -109,6 +118,7 @@ static int key_lookup(struct px_tickets *t, const unsigned char *name, struct tk
 {
     unsigned slot = read_enter(t);
     const struct keyset *ks = atomic_load(&t->cur);
+    assert(ks != NULL); /* a ring always holds a set from px_tickets_new to its free */
     int found = 0;
     for (size_t i = 0; ks && i < ks->n; i++) {
         if (!name || memcmp(ks->keys[i].name, name, 16) == 0) {
@@ -166,6 +176,7 @@ static int parse_line(const char *path, unsigned lineno, char *line, struct keys
         snprintf(err, errlen, "%s:%u: more than %d keys", path, lineno, PX_TICKETS_FILE_MAX);
         return -EINVAL;
     }
+    assert(ks->n < PX_TICKETS_FILE_MAX); /* the set was allocated with FILE_MAX slots */
     const char *why = NULL;
     if (key_decode(s, len, &ks->keys[ks->n], &why) != 0) {
         snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
@@ -237,6 +248,7 @@ struct px_tickets *px_tickets_new(const char *key_file, unsigned rotate_seconds,
         return NULL;
     }
     t->rotate_seconds = rotate_seconds;
+    t->control = pthread_self();
     clock_gettime(CLOCK_MONOTONIC, &t->last_rotate);
     struct keyset *ks = NULL;
     if (key_file) {
@@ -264,6 +276,9 @@ void px_tickets_free(struct px_tickets *t)
 {
     if (!t)
         return;
+    ON_CONTROL_THREAD(t);
+    /* every context using the ring is gone, so no handshake is reading it */
+    assert(atomic_load(&t->readers[0]) == 0 && atomic_load(&t->readers[1]) == 0);
     keyset_free(atomic_load(&t->cur));
     pthread_mutex_destroy(&t->wlock);
     free(t->key_file);
@@ -272,10 +287,12 @@ void px_tickets_free(struct px_tickets *t)
 
 int px_tickets_rotate(struct px_tickets *t)
 {
+    ON_CONTROL_THREAD(t);
     if (t->key_file)
         return -EPERM;
     pthread_mutex_lock(&t->wlock);
     const struct keyset *old = atomic_load(&t->cur); /* only writers replace it */
+    assert(old != NULL && old->n >= 1 && old->n <= PX_TICKETS_KEEP);
     size_t n = old->n < PX_TICKETS_KEEP ? old->n + 1 : PX_TICKETS_KEEP;
     struct keyset *ks = keyset_alloc(n);
     int rc = ks ? key_random(&ks->keys[0]) : -ENOMEM;
@@ -292,6 +309,7 @@ int px_tickets_rotate(struct px_tickets *t)
 
 int px_tickets_tick(struct px_tickets *t)
 {
+    ON_CONTROL_THREAD(t);
     if (t->key_file || t->rotate_seconds == 0)
         return 0;
     struct timespec now;
@@ -306,6 +324,7 @@ int px_tickets_tick(struct px_tickets *t)
 
 int px_tickets_reload_file(struct px_tickets *t, char *err, size_t errlen)
 {
+    ON_CONTROL_THREAD(t);
     if (!t->key_file) {
         snprintf(err, errlen, "session tickets: no key file configured");
         return -EPERM;

@@ -3,6 +3,7 @@
 
 #include "px_tickets.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <openssl/err.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
 
 int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
 {
+    assert(ctx != NULL);
     memset(t, 0, sizeof *t);
     t->ssl = SSL_new(ctx);
     if (!t->ssl)
@@ -106,6 +108,7 @@ void px_tls_close(struct px_tls *t)
 
 int px_tls_feed(struct px_tls *t, const void *data, size_t n)
 {
+    assert(t->ssl != NULL);
     if (n == 0)
         return 0;
     if (n > (size_t)INT32_MAX)
@@ -116,11 +119,13 @@ int px_tls_feed(struct px_tls *t, const void *data, size_t n)
 
 int px_tls_handshake(struct px_tls *t)
 {
+    assert(t->ssl != NULL);
     if (t->handshake_done)
         return 1;
     ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
+        assert(!t->sent_close_notify); /* close_notify waits for the handshake */
         t->handshake_done = true;
         drop_hello(t);
         SSL_set_msg_callback(t->ssl, NULL); /* no call per record for the data that follows */
@@ -135,6 +140,7 @@ int px_tls_handshake(struct px_tls *t)
 
 int px_tls_read(struct px_tls *t, char *buf, size_t cap)
 {
+    assert(t->ssl != NULL && t->handshake_done);
     size_t got = 0;
     ERR_clear_error();
     if (SSL_read_ex(t->ssl, buf, cap, &got) == 1)
@@ -150,6 +156,7 @@ int px_tls_read(struct px_tls *t, char *buf, size_t cap)
 
 int px_tls_write(struct px_tls *t, const void *data, size_t n)
 {
+    assert(t->ssl != NULL && t->handshake_done && !t->sent_close_notify);
     if (n == 0)
         return 0;
     size_t done = 0;
@@ -164,7 +171,7 @@ int px_tls_write(struct px_tls *t, const void *data, size_t n)
 void px_tls_shutdown(struct px_tls *t)
 {
     if (t->sent_close_notify || !t->ssl || !t->handshake_done)
-        return;
+        return; /* queued once, and only on an open connection */
     t->sent_close_notify = true;
     ERR_clear_error();
     (void)SSL_shutdown(t->ssl); /* queues close_notify; we never wait for the peer's */
