@@ -81,19 +81,22 @@ void cs_src_list_free(struct cs_src_list *l);
 /* Lower-cases an ASCII host name in place. */
 void cs_lower(char *s);
 
-/* ---- cs_snapshot.c: the pieces a build and a reload share ---- */
+/* ---- cs_site.c: loading sites ---- */
 
-/* Loads certificates for one build: reuse from a previous snapshot, the CA bundle. */
+/* Loads certificates for one build: reuse from a previous snapshot's sites, the CA bundle. */
 struct cs_loader {
     const struct cs_conf *conf;
-    const struct cs_snapshot *reuse; /* prev when its contexts were built the same way */
-    X509_STORE *store;               /* ca_bundle, or NULL */
+    const struct cs_site *reuse; /* sites whose certificates may be reused, or NULL */
+    size_t n_reuse;
+    X509_STORE *store; /* ca_bundle, or NULL */
     struct cs_diag *d;
 };
 
-/* prev may be NULL. Returns 0, or negative when the CA bundle cannot be loaded (reported). */
-int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_snapshot *prev,
-                   struct cs_diag *d);
+/* reuse[0..n_reuse): sites of a snapshot whose contexts were built the way conf builds
+ * them (cs_snapshot_reusable), or NULL. Returns 0, or negative when the CA bundle cannot be
+ * loaded (reported). */
+int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_site *reuse,
+                   size_t n_reuse, struct cs_diag *d);
 void cs_loader_close(struct cs_loader *l);
 
 /* How loading a site's configured certificates went, for the reload's per-site decision. */
@@ -111,7 +114,7 @@ struct cs_site_load {
     char why[384];              /* the deciding failure: "a-rsa.crt: reason" */
 };
 
-/* ---- cs_reload.c: what a refused source means for a reload ---- */
+/* What a refused source means for a reload. */
 
 /* Records a refused source in res with its reason ("FILE: why"). */
 void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
@@ -146,6 +149,8 @@ int cs_site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
 int cs_site_copy(struct cs_site *dst, const struct cs_site *src);
 void cs_site_clear(struct cs_site *site); /* frees fields, releases certificates */
 
+/* ---- cs_snapshot.c ---- */
+
 /* Two steps of a build: begin creates the snapshot, its policy and base context (NULL on
  * error, reported); finish takes ownership of sites[0..n) (also on failure) and builds the
  * index and, when numbered, the next generation (throw-away snapshots stay at 0). After a
@@ -154,6 +159,9 @@ struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag
 int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
                        size_t n, bool numbered, struct cs_diag *d);
 const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name);
+/* True when prev (may be NULL) built its certificates' contexts the way conf would: only
+ * then may a build reuse prev's certificates and its measured rows. */
+bool cs_snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf);
 
 /* What the guard measured for each site of a snapshot as built: per profile (corpus
  * order) CS_ROW_OK or CS_ROW_FAIL; a reload with the same policy reuses it as the live

@@ -14,134 +14,9 @@
  * write the two files one after the other). */
 #include "cs_internal.h"
 
-#include <openssl/err.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* ---- what a refused source means ---- */
-
-const char *cs_basename(const char *path)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? slash + 1 : path ? path : "";
-}
-
-/* File names that every certbot lineage or Kubernetes secret shares: alone they do not
- * say which certificate is meant. */
-static bool shared_name(const char *base)
-{
-    static const char *const names[] = {"fullchain.pem", "privkey.pem", "cert.pem",
-                                        "chain.pem",     "tls.crt",     "tls.key"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(base, names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Start of the path component before `at` (a '/' inside path), or path itself. */
-static const char *component_before(const char *path, const char *at)
-{
-    const char *p = at;
-    while (p > path && p[-1] != '/')
-        p--;
-    return p;
-}
-
-const char *cs_cert_name(const char *path)
-{
-    const char *base = cs_basename(path);
-    if (!shared_name(base) || base - path < 2)
-        return base;
-    const char *dir = component_before(path, base - 1);
-    bool up = strncmp(dir, "..", 2) == 0; /* Kubernetes' ..data: name the secret's directory */
-    if (dir - path >= 2) {
-        const char *above = component_before(path, dir - 1);
-        if (up || (dir - 1 - above == 4 && strncmp(above, "live", 4) == 0)) /* certbot */
-            return above;
-    }
-    return dir;
-}
-
-/* FAILED decides over PENDING: retrying does not fix an expired certificate. */
-void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
-                  const char *why)
-{
-    res->n_failed++;
-    if (res->result != CS_LOAD_OK && r <= res->result)
-        return;
-    res->result = r;
-    snprintf(res->why, sizeof(res->why), "%s: %s", cs_cert_name(file), why);
-}
-
-const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first)
-{
-    for (size_t i = first; i < d->n; i++)
-        if (d->items[i].level == CS_ERROR)
-            return &d->items[i];
-    return NULL;
-}
-
-void cs_load_fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                       const char *cert, const char *key)
-{
-    struct stat st;
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    if (key && stat(cert, &st) == 0 && stat(key, &st) != 0)
-        cs_load_fail(res, CS_LOAD_PENDING, key, "key file missing (renewal still being written?)");
-    else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : cert,
-                     e ? e->msg : "cannot read");
-}
-
-void cs_load_fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                        const char *cert)
-{
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    cs_load_fail(res, CS_LOAD_PENDING, e && e->file ? e->file : cert,
-                 "truncated or unreadable PEM (renewal still being written?)");
-}
-
-void cs_load_fail_invalid(struct cs_site_load *res, const struct cs_cert *c,
-                          const struct cs_diag *d, size_t first)
-{
-    ERR_clear_error();
-    bool match = X509_check_private_key(c->leaf, c->key) == 1;
-    ERR_clear_error();
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    if (!match)
-        cs_load_fail(res, CS_LOAD_PENDING, c->cert_path,
-                     "key does not match certificate (renewal still being written?)");
-    else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : c->cert_path,
-                     e ? e->msg : "refused");
-}
-
-/* require = rsa ecdsa: every listed key type needs a usable certificate. */
-void cs_site_check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
-                           struct cs_site_load *res)
-{
-    unsigned have = 0;
-    for (size_t i = 0; i < site->n_certs; i++)
-        have |= 1u << site->certs[i]->type;
-    res->missing = sc->require & ~have & (CS_REQUIRE_RSA | CS_REQUIRE_ECDSA);
-    if (!res->missing)
-        return;
-    char req[32];
-    snprintf(req, sizeof(req), "%s%s%s", sc->require & CS_REQUIRE_RSA ? "rsa" : "",
-             (sc->require & CS_REQUIRE_RSA) && (sc->require & CS_REQUIRE_ECDSA) ? " " : "",
-             sc->require & CS_REQUIRE_ECDSA ? "ecdsa" : "");
-    for (enum cs_key_type t = CS_KEY_RSA; t <= CS_KEY_ECDSA; t++) {
-        if (!(res->missing & (1u << t)))
-            continue;
-        cs_diag_add(d, CS_ERROR, site->name, NULL, "require = %s but no usable %s certificate", req,
-                    cs_key_type_name(t));
-        if (res->result == CS_LOAD_OK)
-            snprintf(res->why, sizeof(res->why), "require = %s but no usable %s certificate", req,
-                     cs_key_type_name(t));
-    }
-}
 
 /* ---- the report ---- */
 
@@ -253,6 +128,7 @@ struct reload {
     const struct cs_conf *conf;
     const struct cs_snapshot *prev;
     struct cs_loader l;
+    bool reuse; /* prev's certificates and rows may be reused (cs_snapshot_reusable) */
     struct cs_diag *d;
     SSL_CTX **clients; /* the profiles' client contexts, made on the first guard run */
     struct cs_reload_report *r;
@@ -298,7 +174,7 @@ static bool same_names(const struct cs_site *a, const struct cs_site *b)
  * would (same policy and context setup: the loader reuses prev only then). */
 static const unsigned char *live_row(const struct reload *x, const struct cs_site *live)
 {
-    if (!x->l.reuse || !live)
+    if (!x->reuse || !live)
         return NULL;
     return cs_snapshot_row(x->prev, (size_t)(live - cs_snapshot_site(x->prev, 0)));
 }
@@ -459,7 +335,7 @@ static bool serves_as_prev(const struct reload *x, const struct cs_site *sites)
 {
     const struct cs_snapshot *p = x->prev;
     size_t n = x->conf->n_sites;
-    if (!p || x->l.reuse != p || cs_snapshot_site_count(p) != n ||
+    if (!p || !x->reuse || cs_snapshot_site_count(p) != n ||
         cs_snapshot_strict_sni(p) != x->conf->strict_sni)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -517,7 +393,10 @@ int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *pr
     x.rows = calloc(conf->n_sites * cs_n_profiles + 1, 1);
     report->sites = calloc(conf->n_sites + n_prev + 1, sizeof(*report->sites));
     struct cs_snapshot *s = sites && x.rows && report->sites ? cs_snapshot_begin(conf, diag) : NULL;
-    int rc = s ? cs_loader_init(&x.l, conf, prev, diag) : -1;
+    x.reuse = cs_snapshot_reusable(prev, conf);
+    int rc = s ? cs_loader_init(&x.l, conf, x.reuse ? cs_snapshot_site(prev, 0) : NULL,
+                                x.reuse ? n_prev : 0, diag)
+               : -1;
     if (rc == 0 && conf->n_sites == 0) {
         cs_diag_add(diag, CS_ERROR, NULL, NULL, "no site configured");
         rc = -1;
