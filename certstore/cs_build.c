@@ -2,7 +2,8 @@
  * a usable certificate, with an unreadable cert_dir or missing a required key type fails
  * it. A reload builds through cs_snapshot_rebuild (cs_reload.c) instead, which decides per
  * site. */
-#include "cs_internal.h"
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,8 @@
 /* Loading one keypair: file bytes, PEM parsing, the key type from the key itself, the
  * leaf's names and identity, the refcount, and the certificate's own server SSL_CTX. */
 #define _GNU_SOURCE 1 /* memmem */
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_conf_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Largest certificate or key file certstore reads. */
+#define CS_FILE_MAX (1024 * 1024)
 
 void cs_lower(char *s)
 {

@@ -1,5 +1,5 @@
 /* cs_conf lifecycle and the TLS policy defaults. */
-#include "cs_internal.h"
+#include "cs_conf_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * the snapshot's base context, so its ClientHello callback, cs_select and the per-cert
  * contexts are exercised exactly as in production. What was served is read back from both
  * ends: cs_ssl_cert on the server, the peer certificate's SHA-256 on the client. */
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
 
 #include <openssl/err.h>
 #include <stdlib.h>

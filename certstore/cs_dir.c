@@ -7,7 +7,7 @@
  *       X.crt or X.pem without X.key: a bundle (a file without a key is skipped later).
  * Entries starting with '.' are skipped: Kubernetes' "..data" and "..2024_..." entries
  * are the storage behind the tls.* symlinks, not certificates of their own. */
-#include "cs_internal.h"
+#include "cs_dir_int.h"
 
 #include <dirent.h>
 #include <errno.h>

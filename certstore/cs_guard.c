@@ -8,7 +8,11 @@
  * snapshots, one per set, so both sides go through the same ClientHello callback,
  * cs_select and per-certificate contexts as production. A one-site snapshot has that site
  * as its default, so the no-SNI profile measures the site itself on both sides. */
-#include "cs_internal.h"
+#include "cs_guard_int.h"
+#include "cs_coverage_int.h"
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
+#include "cs_validate_int.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -6,7 +6,6 @@
  * failure marker (&fail_mark[reason]); cs_ssl_cert, cs_ssl_site and cs_ssl_fail read that
  * record back. The picks belong to the snapshot: keep a snapshot reference for as long as
  * an SSL created from its base context may still handshake or be asked. */
-#include "cs_internal.h"
 #include "cs_snapshot_int.h"
 
 #include <stdlib.h>

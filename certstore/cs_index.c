@@ -7,8 +7,9 @@
  * entry (none under strict_sni). Both indexes are sorted arrays searched with bsearch: no
  * allocation, no locking per handshake. Each cs_entry lists the site's certificates
  * covering one name in the site's preference order (cs_site.c). */
-#include "cs_internal.h"
 #include "cs_snapshot_int.h"
+#include "cs_cert_int.h"
+#include "cs_validate_int.h"
 
 #include <stdlib.h>
 #include <string.h>

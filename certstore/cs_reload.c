@@ -12,7 +12,10 @@
  * Deleted files: a deleted certificate file is KEPT (a deletion is not a renewal in
  * progress); a key file missing while its certificate exists is PENDING (renewal tools
  * write the two files one after the other). */
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
+#include "cs_guard_int.h"
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

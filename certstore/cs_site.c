@@ -17,7 +17,10 @@
  *   3. then configuration order (explicit cert entries, then cert_dirs in scan order).
  * cs_select walks an entry in this order and takes the first certificate the client can
  * use. */
-#include "cs_internal.h"
+#include "cs_site_int.h"
+#include "cs_cert_int.h"
+#include "cs_dir_int.h"
+#include "cs_validate_int.h"
 
 #include <openssl/err.h>
 #include <stdlib.h>

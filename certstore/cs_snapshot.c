@@ -11,8 +11,10 @@
  * (cs_site.c) and wrap the snapshot around them: cs_snapshot_begin creates it with its
  * policy and base context, cs_snapshot_finish takes the sites and builds the index
  * (cs_index.c) and the handshake's picks (cs_handshake.c). */
-#include "cs_internal.h"
 #include "cs_snapshot_int.h"
+#include "cs_cert_int.h"
+#include "cs_conf_int.h"
+#include "cs_site_int.h"
 
 #include <openssl/err.h>
 #include <stdatomic.h>

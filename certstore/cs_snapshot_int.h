@@ -1,9 +1,31 @@
-/* certstore internal: the snapshot object, shared by the files of the snapshot module
- * (cs_snapshot.c lifecycle, cs_index.c SNI index, cs_handshake.c ClientHello callback). */
+/* certstore internal (module snapshot: cs_snapshot.c lifecycle, cs_index.c SNI index,
+ * cs_handshake.c ClientHello callback): what the builders, the guard and coverage use of a
+ * snapshot under construction, and the object itself for the module's own files. */
 #ifndef TWOFOLD_CS_SNAPSHOT_INT_H
 #define TWOFOLD_CS_SNAPSHOT_INT_H
 
 #include "cs.h"
+
+/* Two steps of a build: begin creates the snapshot, its policy and base context (NULL on
+ * error, reported); finish takes ownership of sites[0..n) (also on failure) and builds the
+ * index and, when numbered, the next generation (throw-away snapshots stay at 0). After a
+ * failed finish, release the snapshot. */
+struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag *d);
+int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
+                       size_t n, bool numbered, struct cs_diag *d);
+const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name);
+/* True when prev (may be NULL) built its certificates' contexts the way conf would: only
+ * then may a build reuse prev's certificates and its measured rows. */
+bool cs_snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf);
+
+/* What the guard measured for each site of a snapshot as built: per profile (corpus
+ * order) CS_ROW_OK or CS_ROW_FAIL; a reload with the same policy reuses it as the live
+ * side instead of running those handshakes again. Set only before the snapshot is shared. */
+enum { CS_ROW_UNKNOWN = 0, CS_ROW_OK = 1, CS_ROW_FAIL = 2 };
+/* NULL when unknown. */
+const unsigned char *cs_snapshot_row(const struct cs_snapshot *s, size_t i);
+/* Copies row (cs_n_profiles entries) for site i. Returns 0 or negative (out of memory). */
+int cs_snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row);
 
 struct name_ix {
     const char *name; /* exact name, or the suffix after "*." for wildcards */

@@ -1,6 +1,7 @@
 /* Validation of loaded keypairs and of a site's names. Every problem is reported with its
  * file; a check never stops at the first problem. */
-#include "cs_internal.h"
+#include "cs_validate_int.h"
+#include "cs_cert_int.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>

@@ -23,7 +23,8 @@
 #include <openssl/obj_mac.h>
 #include <string.h>
 
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_conf_int.h"
 #include "fuzz_common.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -18,7 +18,8 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_validate_int.h"
 #include "fuzz_common.h"
 
 static const char sep[] = "\n#key\n";

@@ -1,6 +1,6 @@
 /* Certificate directories: basename pairs, bundles, files without keys, certbot config and
  * live directories (symlinks into archive/), Kubernetes secret mounts (..data symlinks). */
-#include "cs_internal.h"
+#include "cs_dir_int.h"
 #include "certgen.h"
 #include "tt.h"
 

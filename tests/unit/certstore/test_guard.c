@@ -4,7 +4,9 @@
  * that handshake now and would not, alone; (d) key size, curve and issuer changes only
  * warn. Also the refusal line a reload writes when only (c) applies. */
 #include "cs.h"
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
+#include "cs_guard_int.h"
+#include "cs_snapshot_int.h"
 #include "certgen.h"
 #include "tt.h"
 

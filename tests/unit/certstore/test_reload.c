@@ -11,7 +11,8 @@
  * Deleted files (documented choice, see cs_reload.c): a deleted certificate file is KEPT,
  * a key file missing next to its certificate is PENDING. */
 #include "cs.h"
-#include "cs_internal.h" /* cs_snapshot_row */
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
 #include "certgen.h"
 #include "tt.h"
 

@@ -10,7 +10,7 @@
  * - alerts: versions below our minimum, TLS_FALLBACK_SCSV, malformed lists, no usable
  *   certificate - each with its alert byte and cs_ssl_fail reason;
  * - property: random hellos (fixed seed, bounded count) - prediction == real outcome. */
-#include "cs_internal.h"
+#include "cs_cert_int.h"
 #include "certgen.h"
 #include "tt.h"
 
