@@ -13,7 +13,7 @@ static bool load_sites(struct cs_loader *l, const struct cs_conf *conf, struct c
     bool ok = true;
     for (size_t i = 0; i < conf->n_sites; i++) {
         struct cs_site_load res;
-        if (cs_site_load(l, &conf->sites[i], &sites[i], &res) != 0)
+        if (cs__site_load(l, &conf->sites[i], &sites[i], &res) != 0)
             return false;
         if (sites[i].n_certs == 0 || res.dir_failed || res.missing)
             ok = false;
@@ -24,7 +24,7 @@ static bool load_sites(struct cs_loader *l, const struct cs_conf *conf, struct c
 static void free_sites(struct cs_site *sites, size_t n)
 {
     for (size_t i = 0; sites && i < n; i++)
-        cs_site_clear(&sites[i]);
+        cs__site_clear(&sites[i]);
     free(sites);
 }
 
@@ -32,14 +32,14 @@ int cs_snapshot_build(const struct cs_conf *conf, const struct cs_snapshot *prev
                       struct cs_diag *diag, struct cs_snapshot **out)
 {
     *out = NULL;
-    struct cs_snapshot *s = cs_snapshot_begin(conf, diag);
+    struct cs_snapshot *s = cs__snapshot_begin(conf, diag);
     if (!s)
         return -1;
     struct cs_loader l;
     struct cs_site *sites = NULL;
-    bool reuse = cs_snapshot_reusable(prev, conf);
-    int rc = cs_loader_init(&l, conf, reuse ? cs_snapshot_site(prev, 0) : NULL,
-                            reuse ? cs_snapshot_site_count(prev) : 0, diag);
+    bool reuse = cs__snapshot_reusable(prev, conf);
+    int rc = cs__loader_init(&l, conf, reuse ? cs_snapshot_site(prev, 0) : NULL,
+                             reuse ? cs_snapshot_site_count(prev) : 0, diag);
     if (rc == 0 && conf->n_sites == 0) {
         cs_diag_add(diag, CS_ERROR, NULL, NULL, "no site configured");
         rc = -1;
@@ -48,9 +48,9 @@ int cs_snapshot_build(const struct cs_conf *conf, const struct cs_snapshot *prev
         rc = -1;
     if (rc == 0 && !load_sites(&l, conf, sites))
         rc = -1;
-    cs_loader_close(&l);
+    cs__loader_close(&l);
     if (rc == 0) {
-        rc = cs_snapshot_finish(s, conf, sites, conf->n_sites, true, diag);
+        rc = cs__snapshot_finish(s, conf, sites, conf->n_sites, true, diag);
         sites = NULL; /* the snapshot's from here on, also when finish failed */
     }
     if (rc != 0) {

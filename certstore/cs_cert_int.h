@@ -16,23 +16,23 @@ struct cs_source_data {
 };
 
 /* Reads the files and computes identity and content hash. Problems go to d. */
-int cs_source_read(struct cs_source_data *sd, const char *site, struct cs_diag *d);
-void cs_source_clear(struct cs_source_data *sd);
+int cs__source_read(struct cs_source_data *sd, const char *site, struct cs_diag *d);
+void cs__source_clear(struct cs_source_data *sd);
 
 /* Parses a read source into a new cs_cert (refs 1, no ctx yet). key_optional: a file with
  * no key is reported as CS_NOTICE and skipped (directory scans) rather than CS_ERROR.
  * Returns 0, 1 when skipped without error, negative on error (reported in d). */
-int cs_cert_parse(const struct cs_source_data *sd, const char *site, bool key_optional,
-                  struct cs_diag *d, struct cs_cert **out);
+int cs__cert_parse(const struct cs_source_data *sd, const char *site, bool key_optional,
+                   struct cs_diag *d, struct cs_cert **out);
 
 /* Applies the policy (versions, ciphers, suites, groups, options, tickets) to ctx and
  * then conf->ctx_setup. Every failure is a CS_ERROR naming the policy key. */
-int cs_ctx_apply_policy(SSL_CTX *ctx, const struct cs_conf *conf, struct cs_diag *d);
+int cs__ctx_apply_policy(SSL_CTX *ctx, const struct cs_conf *conf, struct cs_diag *d);
 /* Creates c->ctx holding exactly c's leaf, chain and key. */
-int cs_cert_make_ctx(struct cs_cert *c, const struct cs_conf *conf, const char *site,
-                     struct cs_diag *d);
+int cs__cert_make_ctx(struct cs_cert *c, const struct cs_conf *conf, const char *site,
+                      struct cs_diag *d);
 
 /* Lower-cases an ASCII host name in place. */
-void cs_lower(char *s);
+void cs__lower(char *s);
 
 #endif

@@ -5,8 +5,8 @@
 #include "cs.h"
 
 /* Effective policy: conf->policy with every unset field replaced by twofold's default. */
-void cs_policy_effective(const struct cs_policy *in, struct cs_policy *out);
+void cs__policy_effective(const struct cs_policy *in, struct cs_policy *out);
 /* True when two policies produce the same contexts (strings compared after defaults). */
-bool cs_policy_equal(const struct cs_policy *a, const struct cs_policy *b);
+bool cs__policy_equal(const struct cs_policy *a, const struct cs_policy *b);
 
 #endif

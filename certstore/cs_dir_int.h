@@ -16,7 +16,7 @@ struct cs_src_list {
 
 /* Indexes a certificate directory (basename pairs, .pem bundles, certbot config or live
  * dir, Kubernetes secret mount) into sources, in a deterministic (sorted) order. */
-int cs_dir_scan(const char *dir, const char *site, struct cs_diag *d, struct cs_src_list *out);
-void cs_src_list_free(struct cs_src_list *l);
+int cs__dir_scan(const char *dir, const char *site, struct cs_diag *d, struct cs_src_list *out);
+void cs__src_list_free(struct cs_src_list *l);
 
 #endif

@@ -18,12 +18,12 @@ struct cs_guard {
  * covered now and no longer (names the configuration no longer lists are skipped when
  * names_configured), (c) real profile handshakes against one-site snapshots of each set,
  * (d) key size, curve or issuer changes as CS_WARNING findings. clients from
- * cs_coverage_clients_new. live_row: the live set's outcomes measured before (same policy,
+ * cs__coverage_clients_new. live_row: the live set's outcomes measured before (same policy,
  * same site), or NULL to run them. Returns 0, negative when the handshakes cannot be set up
  * (reported; out->loss is then true, so a reload keeps the live set). */
-int cs_guard_check(const struct cs_conf *conf, const struct cs_site *live,
-                   const struct cs_site *cand, bool names_configured, SSL_CTX *const *clients,
-                   const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out);
-void cs_guard_clear(struct cs_guard *g);
+int cs__guard_check(const struct cs_conf *conf, const struct cs_site *live,
+                    const struct cs_site *cand, bool names_configured, SSL_CTX *const *clients,
+                    const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out);
+void cs__guard_clear(struct cs_guard *g);
 
 #endif

@@ -155,7 +155,7 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
 
 /* ---- installing ---- */
 
-int cs_handshake_picks(struct cs_snapshot *s)
+int cs__handshake_picks(struct cs_snapshot *s)
 {
     size_t certs = 0;
     for (size_t i = 0; i < s->n_sites; i++)
@@ -174,7 +174,7 @@ int cs_handshake_picks(struct cs_snapshot *s)
     return 0;
 }
 
-void cs_handshake_install(SSL_CTX *base, struct cs_snapshot *s)
+void cs__handshake_install(SSL_CTX *base, struct cs_snapshot *s)
 {
     SSL_CTX_set_client_hello_cb(base, hello_cb, s);
     SSL_CTX_set_info_callback(base, info_cb);

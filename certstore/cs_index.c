@@ -37,7 +37,7 @@ const struct cs_entry *cs_snapshot_lookup(const struct cs_snapshot *s, const cha
     if (len > 0 && len < 256) {
         char buf[256];
         memcpy(buf, sni, len + 1);
-        cs_lower(buf);
+        cs__lower(buf);
         if (buf[len - 1] == '.')
             buf[len - 1] = '\0';
         const struct name_ix *hit = find(s->exact, s->n_exact, buf);
@@ -63,7 +63,7 @@ static struct cs_entry *entry_new(struct cs_snapshot *s)
 }
 
 /* Adds the entry for one name of a site: the site's certificates covering it, in order.
- * Names no certificate covers are left out (reported by cs_site_check_names). */
+ * Names no certificate covers are left out (reported by cs__site_check_names). */
 static int index_name(struct cs_snapshot *s, const struct cs_site *site, const char *name)
 {
     struct cs_entry *e = entry_new(s);
@@ -72,7 +72,7 @@ static int index_name(struct cs_snapshot *s, const struct cs_site *site, const c
     if (!e->certs)
         return -1;
     for (size_t i = 0; i < site->n_certs; i++)
-        if (cs_cert_covers(site->certs[i], name))
+        if (cs__cert_covers(site->certs[i], name))
             e->certs[e->n_certs++] = site->certs[i];
     if (e->n_certs == 0) {
         free(e->certs);
@@ -147,7 +147,7 @@ static int index_default(struct cs_snapshot *s, const struct cs_conf *conf, stru
     return 0;
 }
 
-int cs_index_build(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_diag *d)
+int cs__index_build(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_diag *d)
 {
     size_t total = 1;
     for (size_t i = 0; i < s->n_sites; i++)

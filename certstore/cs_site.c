@@ -1,6 +1,6 @@
 /* Sites: loading one configured site into a cs_site, and what a refused source means.
  *
- * A cs_loader loads one site at a time (cs_site_load): every configured certificate and
+ * A cs_loader loads one site at a time (cs__site_load): every configured certificate and
  * every certificate a cert_dir indexes is read, reused from the previous snapshot's sites
  * when the file identity and content hash match, parsed, validated and given its context.
  * A refused source is classified for the reload's per-site decision (cs_site_load.result):
@@ -30,7 +30,8 @@
 
 /* ---- what a refused source means ---- */
 
-const char *cs_basename(const char *path)
+/* The last path component. */
+static const char *path_base(const char *path)
 {
     const char *slash = path ? strrchr(path, '/') : NULL;
     return slash ? slash + 1 : path ? path : "";
@@ -57,9 +58,9 @@ static const char *component_before(const char *path, const char *at)
     return p;
 }
 
-const char *cs_cert_name(const char *path)
+const char *cs__cert_name(const char *path)
 {
-    const char *base = cs_basename(path);
+    const char *base = path_base(path);
     if (!shared_name(base) || base - path < 2)
         return base;
     const char *dir = component_before(path, base - 1);
@@ -72,18 +73,20 @@ const char *cs_cert_name(const char *path)
     return dir;
 }
 
-/* FAILED decides over PENDING: retrying does not fix an expired certificate. */
-void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
-                  const char *why)
+/* Records a refused source in res with its reason ("FILE: why"). FAILED decides over
+ * PENDING: retrying does not fix an expired certificate. */
+static void load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
+                      const char *why)
 {
     res->n_failed++;
     if (res->result != CS_LOAD_OK && r <= res->result)
         return;
     res->result = r;
-    snprintf(res->why, sizeof(res->why), "%s: %s", cs_cert_name(file), why);
+    snprintf(res->why, sizeof(res->why), "%s: %s", cs__cert_name(file), why);
 }
 
-const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first)
+/* The first CS_ERROR finding at or after index first, or NULL. */
+static const struct cs_diag_item *first_error(const struct cs_diag *d, size_t first)
 {
     for (size_t i = first; i < d->n; i++)
         if (d->items[i].level == CS_ERROR)
@@ -91,44 +94,48 @@ const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t f
     return NULL;
 }
 
-void cs_load_fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                       const char *cert, const char *key)
+/* Classify the failure whose findings start at d->items[first]: a read (a key file missing
+ * next to an existing certificate is PENDING, a missing certificate FAILED), a parse
+ * (PENDING: truncated or unreadable PEM), a validation (PENDING when the key does not match
+ * the certificate, else FAILED with the first error finding). */
+static void fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                      const char *cert, const char *key)
 {
     struct stat st;
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
+    const struct cs_diag_item *e = first_error(d, first);
     if (key && stat(cert, &st) == 0 && stat(key, &st) != 0)
-        cs_load_fail(res, CS_LOAD_PENDING, key, "key file missing (renewal still being written?)");
+        load_fail(res, CS_LOAD_PENDING, key, "key file missing (renewal still being written?)");
     else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : cert,
-                     e ? e->msg : "cannot read");
+        load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : cert, e ? e->msg : "cannot read");
 }
 
-void cs_load_fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                        const char *cert)
+static void fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
+                       const char *cert)
 {
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    cs_load_fail(res, CS_LOAD_PENDING, e && e->file ? e->file : cert,
-                 "truncated or unreadable PEM (renewal still being written?)");
+    const struct cs_diag_item *e = first_error(d, first);
+    load_fail(res, CS_LOAD_PENDING, e && e->file ? e->file : cert,
+              "truncated or unreadable PEM (renewal still being written?)");
 }
 
-void cs_load_fail_invalid(struct cs_site_load *res, const struct cs_cert *c,
-                          const struct cs_diag *d, size_t first)
+static void fail_invalid(struct cs_site_load *res, const struct cs_cert *c, const struct cs_diag *d,
+                         size_t first)
 {
     ERR_clear_error();
     bool match = X509_check_private_key(c->leaf, c->key) == 1;
     ERR_clear_error();
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
+    const struct cs_diag_item *e = first_error(d, first);
     if (!match)
-        cs_load_fail(res, CS_LOAD_PENDING, c->cert_path,
-                     "key does not match certificate (renewal still being written?)");
+        load_fail(res, CS_LOAD_PENDING, c->cert_path,
+                  "key does not match certificate (renewal still being written?)");
     else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : c->cert_path,
-                     e ? e->msg : "refused");
+        load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : c->cert_path,
+                  e ? e->msg : "refused");
 }
 
-/* require = rsa ecdsa: every listed key type needs a usable certificate. */
-void cs_site_check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
-                           struct cs_site_load *res)
+/* require = rsa ecdsa: a CS_ERROR finding per required key type without a usable
+ * certificate in site; sets res->missing (and res->why when nothing else failed). */
+static void check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
+                          struct cs_site_load *res)
 {
     unsigned have = 0;
     for (size_t i = 0; i < site->n_certs; i++)
@@ -190,22 +197,22 @@ static struct cs_cert *load_one(struct cs_loader *l, const char *site, const cha
     struct cs_source_data sd = {.cert_path = cert, .key_path = key};
     struct cs_cert *c = NULL;
     size_t first = l->d->n;
-    int rc = cs_source_read(&sd, site, l->d);
+    int rc = cs__source_read(&sd, site, l->d);
     if (rc != 0) {
-        cs_load_fail_read(res, l->d, first, cert, key);
+        fail_read(res, l->d, first, cert, key);
     } else if ((c = find_reusable(l, &sd)) != NULL) {
         cs_cert_ref(c);
-    } else if ((rc = cs_cert_parse(&sd, site, from_dir, l->d, &c)) < 0) {
-        cs_load_fail_parse(res, l->d, first, cert);
+    } else if ((rc = cs__cert_parse(&sd, site, from_dir, l->d, &c)) < 0) {
+        fail_parse(res, l->d, first, cert);
     }
-    cs_source_clear(&sd);
-    if (c && cs_cert_validate(c, l->conf, l->store, site, l->d) != 0) {
-        cs_load_fail_invalid(res, c, l->d, first);
+    cs__source_clear(&sd);
+    if (c && cs__cert_validate(c, l->conf, l->store, site, l->d) != 0) {
+        fail_invalid(res, c, l->d, first);
         cs_cert_release(c);
         c = NULL;
     }
-    if (c && !c->ctx && cs_cert_make_ctx(c, l->conf, site, l->d) != 0) {
-        cs_load_fail(res, CS_LOAD_FAILED, cert, "cannot build its TLS context");
+    if (c && !c->ctx && cs__cert_make_ctx(c, l->conf, site, l->d) != 0) {
+        load_fail(res, CS_LOAD_FAILED, cert, "cannot build its TLS context");
         cs_cert_release(c);
         c = NULL;
     }
@@ -255,7 +262,7 @@ static int add_site_name(struct cs_site *site, const char *name)
     site->names = v;
     if (!(v[site->n_names] = strdup(name)))
         return -1;
-    cs_lower(v[site->n_names++]);
+    cs__lower(v[site->n_names++]);
     return 0;
 }
 
@@ -281,7 +288,7 @@ static int site_names(struct cs_site *site, const struct cs_site_conf *sc)
     return rc;
 }
 
-void cs_site_clear(struct cs_site *site)
+void cs__site_clear(struct cs_site *site)
 {
     free(site->name);
     for (size_t j = 0; j < site->n_certs; j++)
@@ -291,8 +298,8 @@ void cs_site_clear(struct cs_site *site)
     memset(site, 0, sizeof(*site));
 }
 
-int cs_site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
-                      struct cs_cert *const *certs, size_t n)
+int cs__site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
+                       struct cs_cert *const *certs, size_t n)
 {
     struct cs_cert **v = calloc(n + 1, sizeof(*v));
     if (!v)
@@ -307,7 +314,7 @@ int cs_site_set_certs(struct cs_site *site, const struct cs_site_conf *sc,
     return site_names(site, sc);
 }
 
-int cs_site_copy(struct cs_site *dst, const struct cs_site *src)
+int cs__site_copy(struct cs_site *dst, const struct cs_site *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->name = strdup(src->name);
@@ -324,17 +331,17 @@ int cs_site_copy(struct cs_site *dst, const struct cs_site *src)
     return 0;
 }
 
-int cs_site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_site *site,
-                 struct cs_site_load *res)
+int cs__site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_site *site,
+                  struct cs_site_load *res)
 {
     struct cs_src_list dirs = {0};
     memset(res, 0, sizeof(*res));
     for (size_t i = 0; i < sc->n_cert_dirs; i++) {
         size_t first = l->d->n;
-        if (cs_dir_scan(sc->cert_dirs[i], sc->name, l->d, &dirs) != 0) {
-            const struct cs_diag_item *e = cs_diag_first_error(l->d, first);
+        if (cs__dir_scan(sc->cert_dirs[i], sc->name, l->d, &dirs) != 0) {
+            const struct cs_diag_item *e = first_error(l->d, first);
             res->dir_failed = true;
-            cs_load_fail(res, CS_LOAD_FAILED, sc->cert_dirs[i], e ? e->msg : "cannot scan");
+            load_fail(res, CS_LOAD_FAILED, sc->cert_dirs[i], e ? e->msg : "cannot scan");
         }
     }
     site->name = strdup(sc->name ? sc->name : "");
@@ -342,7 +349,7 @@ int cs_site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_s
     site->prefer = sc->prefer;
     site->certs = calloc(sc->n_certs + dirs.n + 1, sizeof(*site->certs));
     if (!site->name || !site->certs) {
-        cs_src_list_free(&dirs);
+        cs__src_list_free(&dirs);
         return -1;
     }
     for (size_t i = 0; i < sc->n_certs; i++) {
@@ -356,13 +363,13 @@ int cs_site_load(struct cs_loader *l, const struct cs_site_conf *sc, struct cs_s
         if (c)
             site_add(site, c, l->d);
     }
-    cs_src_list_free(&dirs);
+    cs__src_list_free(&dirs);
     if (site->n_certs == 0)
         cs_diag_add(l->d, CS_ERROR, sc->name, NULL, "site has no usable certificate");
     else
-        cs_site_check_require(site, sc, l->d, res);
+        check_require(site, sc, l->d, res);
     /* An uncovered name is an error finding, not fatal: the name is left out of the index. */
-    cs_site_check_names(sc, site->certs, site->n_certs, l->d);
+    cs__site_check_names(sc, site->certs, site->n_certs, l->d);
     return site_names(site, sc);
 }
 
@@ -379,8 +386,8 @@ static X509_STORE *load_bundle(const struct cs_conf *conf, struct cs_diag *d)
     return st;
 }
 
-int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_site *reuse,
-                   size_t n_reuse, struct cs_diag *d)
+int cs__loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct cs_site *reuse,
+                    size_t n_reuse, struct cs_diag *d)
 {
     memset(l, 0, sizeof(*l));
     l->conf = conf;
@@ -392,7 +399,7 @@ int cs_loader_init(struct cs_loader *l, const struct cs_conf *conf, const struct
     return 0;
 }
 
-void cs_loader_close(struct cs_loader *l)
+void cs__loader_close(struct cs_loader *l)
 {
     X509_STORE_free(l->store);
     l->store = NULL;

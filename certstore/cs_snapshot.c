@@ -8,8 +8,8 @@
  * reference for as long as an SSL created from it may still handshake or be asked.
  *
  * Builders (cs_build.c at startup, cs_reload.c on reload) load sites with a cs_loader
- * (cs_site.c) and wrap the snapshot around them: cs_snapshot_begin creates it with its
- * policy and base context, cs_snapshot_finish takes the sites and builds the index
+ * (cs_site.c) and wrap the snapshot around them: cs__snapshot_begin creates it with its
+ * policy and base context, cs__snapshot_finish takes the sites and builds the index
  * (cs_index.c) and the handshake's picks (cs_handshake.c). */
 #include "cs_snapshot_int.h"
 #include "cs_cert_int.h"
@@ -34,7 +34,7 @@ struct cs_snapshot *cs_snapshot_ref(struct cs_snapshot *s)
 static void snapshot_free(struct cs_snapshot *s)
 {
     for (size_t i = 0; s->sites && i < s->n_sites; i++)
-        cs_site_clear(&s->sites[i]);
+        cs__site_clear(&s->sites[i]);
     free(s->sites);
     for (size_t i = 0; s->entries && i < s->n_entries; i++)
         free(s->entries[i].certs);
@@ -97,12 +97,12 @@ static int make_base(struct cs_snapshot *s, const struct cs_conf *conf, struct c
         cs_diag_add_openssl(d);
         return -1;
     }
-    if (cs_ctx_apply_policy(s->base, conf, d) != 0)
+    if (cs__ctx_apply_policy(s->base, conf, d) != 0)
         return -1;
-    cs_handshake_install(s->base, s);
+    cs__handshake_install(s->base, s);
     /* OpenSSL 3.0 cannot report a context's groups: hand the policy's list over. */
     struct cs_policy eff;
-    cs_policy_effective(&conf->policy, &eff);
+    cs__policy_effective(&conf->policy, &eff);
     if (cs_suites_compute(s->base, &s->suites) != 0 ||
         cs_suites_set_groups(&s->suites, eff.groups) != 0) {
         cs_diag_add(d, CS_ERROR, NULL, NULL, "cannot compute the enabled suites");
@@ -127,13 +127,13 @@ static int keep_policy(struct cs_snapshot *s, const struct cs_conf *conf)
     return 0;
 }
 
-bool cs_snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf)
+bool cs__snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf)
 {
-    return prev && cs_policy_equal(&prev->policy, &conf->policy) &&
+    return prev && cs__policy_equal(&prev->policy, &conf->policy) &&
            prev->setup == conf->ctx_setup && prev->setup_arg == conf->ctx_setup_arg;
 }
 
-struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag *d)
+struct cs_snapshot *cs__snapshot_begin(const struct cs_conf *conf, struct cs_diag *d)
 {
     struct cs_snapshot *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -151,19 +151,19 @@ struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag
     return s;
 }
 
-int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
-                       size_t n, bool numbered, struct cs_diag *d)
+int cs__snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
+                        size_t n, bool numbered, struct cs_diag *d)
 {
     s->sites = sites;
     s->n_sites = n;
-    if (cs_handshake_picks(s) != 0 || cs_index_build(s, conf, d) != 0)
+    if (cs__handshake_picks(s) != 0 || cs__index_build(s, conf, d) != 0)
         return -1;
     if (numbered)
         s->generation = atomic_fetch_add(&generation_counter, 1) + 1;
     return 0;
 }
 
-const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name)
+const struct cs_site *cs__snapshot_find_site(const struct cs_snapshot *s, const char *name)
 {
     for (size_t i = 0; s && name && i < s->n_sites; i++)
         if (strcmp(s->sites[i].name, name) == 0)
@@ -171,13 +171,13 @@ const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const c
     return NULL;
 }
 
-const unsigned char *cs_snapshot_row(const struct cs_snapshot *s, size_t i)
+const unsigned char *cs__snapshot_row(const struct cs_snapshot *s, size_t i)
 {
     const unsigned char *row = s && s->rows && i < s->n_sites ? &s->rows[i * cs_n_profiles] : NULL;
     return row && row[0] != CS_ROW_UNKNOWN ? row : NULL;
 }
 
-int cs_snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row)
+int cs__snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row)
 {
     if (i >= s->n_sites)
         return -1;

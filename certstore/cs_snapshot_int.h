@@ -10,22 +10,22 @@
  * error, reported); finish takes ownership of sites[0..n) (also on failure) and builds the
  * index and, when numbered, the next generation (throw-away snapshots stay at 0). After a
  * failed finish, release the snapshot. */
-struct cs_snapshot *cs_snapshot_begin(const struct cs_conf *conf, struct cs_diag *d);
-int cs_snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
-                       size_t n, bool numbered, struct cs_diag *d);
-const struct cs_site *cs_snapshot_find_site(const struct cs_snapshot *s, const char *name);
+struct cs_snapshot *cs__snapshot_begin(const struct cs_conf *conf, struct cs_diag *d);
+int cs__snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
+                        size_t n, bool numbered, struct cs_diag *d);
+const struct cs_site *cs__snapshot_find_site(const struct cs_snapshot *s, const char *name);
 /* True when prev (may be NULL) built its certificates' contexts the way conf would: only
  * then may a build reuse prev's certificates and its measured rows. */
-bool cs_snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf);
+bool cs__snapshot_reusable(const struct cs_snapshot *prev, const struct cs_conf *conf);
 
 /* What the guard measured for each site of a snapshot as built: per profile (corpus
  * order) CS_ROW_OK or CS_ROW_FAIL; a reload with the same policy reuses it as the live
  * side instead of running those handshakes again. Set only before the snapshot is shared. */
 enum { CS_ROW_UNKNOWN = 0, CS_ROW_OK = 1, CS_ROW_FAIL = 2 };
 /* NULL when unknown. */
-const unsigned char *cs_snapshot_row(const struct cs_snapshot *s, size_t i);
+const unsigned char *cs__snapshot_row(const struct cs_snapshot *s, size_t i);
 /* Copies row (cs_n_profiles entries) for site i. Returns 0 or negative (out of memory). */
-int cs_snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row);
+int cs__snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row);
 
 struct name_ix {
     const char *name; /* exact name, or the suffix after "*." for wildcards */
@@ -57,16 +57,16 @@ struct cs_snapshot {
     struct cs_policy policy;
     cs_ctx_setup_cb setup;
     void *setup_arg;
-    unsigned char *rows; /* n_sites x cs_n_profiles CS_ROW_* (cs_snapshot_set_row), or NULL */
+    unsigned char *rows; /* n_sites x cs_n_profiles CS_ROW_* (cs__snapshot_set_row), or NULL */
 };
 
 /* cs_index.c: builds the entries, both name indexes and the default entry from s->sites.
  * Returns 0 or negative (out of memory, or a default_site that names nothing: reported). */
-int cs_index_build(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_diag *d);
+int cs__index_build(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_diag *d);
 /* cs_handshake.c: fills s->picks and s->pick_off from s->sites. Returns 0 or negative. */
-int cs_handshake_picks(struct cs_snapshot *s);
+int cs__handshake_picks(struct cs_snapshot *s);
 /* cs_handshake.c: installs the ClientHello, info and servername callbacks on base; the
  * ClientHello callback's argument is s. */
-void cs_handshake_install(SSL_CTX *base, struct cs_snapshot *s);
+void cs__handshake_install(SSL_CTX *base, struct cs_snapshot *s);
 
 #endif

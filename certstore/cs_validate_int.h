@@ -9,16 +9,14 @@
 /* Checks one keypair (key strength, key matches leaf, chain order, optional CA bundle,
  * validity dates, expiry warning). Reports every problem with the file. Returns 0 when
  * the certificate may be used, negative when it is refused. store may be NULL. */
-int cs_cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_STORE *store,
-                     const char *site, struct cs_diag *d);
-/* True when a DNS SAN pattern (lower-case, may be "*.x.y") covers host name (lower-case). */
-bool cs_name_match(const char *pattern, const char *name);
-bool cs_cert_covers(const struct cs_cert *c, const char *name);
+int cs__cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_STORE *store,
+                      const char *site, struct cs_diag *d);
+/* True when a DNS SAN of c (or, without SANs, its CN) covers host name (lower-case). */
+bool cs__cert_covers(const struct cs_cert *c, const char *name);
 /* Checks a site's configured names against its certificates: a name no certificate
  * covers is CS_ERROR, one covered by some of the site's key types only is CS_WARNING.
  * Returns the number of CS_ERROR findings. */
-size_t cs_site_check_names(const struct cs_site_conf *sc, struct cs_cert *const *certs, size_t n,
-                           struct cs_diag *d);
-time_t cs_conf_now(const struct cs_conf *conf);
+size_t cs__site_check_names(const struct cs_site_conf *sc, struct cs_cert *const *certs, size_t n,
+                            struct cs_diag *d);
 
 #endif

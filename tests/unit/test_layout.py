@@ -13,7 +13,8 @@ and fails when:
 - the include graph between folders has a cycle;
 - inside certstore/, a file or a call breaks the module order CS_ORDER: every file
   belongs to a module, and a module includes the internal header (cs_<file>_int.h) of,
-  and calls the non-static functions of, only itself and modules to its right;
+  and calls the non-static functions of, only itself and modules to its right; a
+  non-static certstore function that cs.h does not declare is named cs__*;
 - ARCHITECTURE.md does not name a source folder or one of its files.
 
 Usage: test_layout.py [REPO]   (default: $TWOFOLD_SRC, else this file's ../..)
@@ -106,6 +107,13 @@ def check_certstore(root):
         texts[fname] = strip_c(open(path, errors="replace").read())
         for m in CS_DEF.finditer(texts[fname]):
             defined[m.group(1)] = fname
+    public = set(CS_CALL.findall(strip_c(open(os.path.join(d, "cs.h")).read())))
+    for name, fname in sorted(defined.items()):
+        if name not in public and not name.startswith("cs__"):
+            errors.append(f"certstore/{fname}: {name} is not in cs.h: make it static or "
+                          "name it cs__* (internal)")
+        if name in public and name.startswith("cs__"):
+            errors.append(f"certstore/cs.h: declares the internal {name}")
     for fname, text in texts.items():
         src = mod_of(fname)
         for inc in INCLUDE.findall(text):
