@@ -137,7 +137,7 @@ struct cs_cert {
     /* file identity for reuse across reloads */
     uint64_t cert_dev, cert_ino, key_dev, key_ino;
     unsigned char content_sha256[32]; /* hash of cert file bytes + key file bytes */
-    int refs;                         /* atomic */
+    _Atomic int refs;                 /* cs_cert_ref/cs_cert_release; the last release frees */
 };
 
 void cs_cert_ref(struct cs_cert *c);

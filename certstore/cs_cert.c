@@ -4,6 +4,7 @@
 #include "cs_cert_int.h"
 #include "cs_conf_int.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/core_names.h>
@@ -274,7 +275,7 @@ static struct cs_cert *cert_alloc(const struct cs_source_data *sd)
     struct cs_cert *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->refs = 1;
+    atomic_init(&c->refs, 1);
     c->cert_path = strdup(sd->cert_path);
     c->key_path = strdup(sd->key_path ? sd->key_path : sd->cert_path);
     c->cert_dev = sd->cert_dev;
@@ -322,14 +323,22 @@ int cs__cert_parse(const struct cs_source_data *sd, const char *site, bool key_o
     return 0;
 }
 
+/* Only a holder of a reference may take another or give one back: the count is positive
+ * on entry to both. */
 void cs_cert_ref(struct cs_cert *c)
 {
-    atomic_fetch_add_explicit((_Atomic int *)&c->refs, 1, memory_order_relaxed);
+    int old = atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    assert(old > 0);
+    (void)old;
 }
 
 void cs_cert_release(struct cs_cert *c)
 {
-    if (!c || atomic_fetch_sub_explicit((_Atomic int *)&c->refs, 1, memory_order_acq_rel) != 1)
+    if (!c)
+        return;
+    int old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old != 1)
         return;
     free(c->cert_path);
     free(c->key_path);

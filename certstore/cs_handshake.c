@@ -8,6 +8,7 @@
  * an SSL created from its base context may still handshake or be asked. */
 #include "cs_snapshot_int.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 /* ---- ex_data: one index, created once ---- */
@@ -131,6 +132,7 @@ static int servername_cb(SSL *ssl, int *al, void *arg)
 static int hello_cb(SSL *ssl, int *al, void *arg)
 {
     const struct cs_snapshot *s = arg;
+    assert(s && s->magic == CS_SNAPSHOT_MAGIC);
     int idx = ex_index();
     struct cs_hello h;
     struct cs_choice ch;

@@ -16,6 +16,7 @@
 #include "cs_conf_int.h"
 #include "cs_site_int.h"
 
+#include <assert.h>
 #include <openssl/err.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -25,9 +26,14 @@ static _Atomic uint64_t generation_counter;
 
 /* ---- accessors and refcount ---- */
 
+/* Only a holder of a reference may take another or give one back: the count is positive
+ * on entry to both. */
 struct cs_snapshot *cs_snapshot_ref(struct cs_snapshot *s)
 {
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    assert(s && s->magic == CS_SNAPSHOT_MAGIC);
+    int old = atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    assert(old > 0);
+    (void)old;
     return s;
 }
 
@@ -48,12 +54,18 @@ static void snapshot_free(struct cs_snapshot *s)
     free(s->policy.ciphers);
     free(s->policy.ciphersuites);
     free(s->policy.groups);
+    s->magic = 0;
     free(s);
 }
 
 void cs_snapshot_release(struct cs_snapshot *s)
 {
-    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+    if (!s)
+        return;
+    assert(s->magic == CS_SNAPSHOT_MAGIC);
+    int old = atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old == 1)
         snapshot_free(s);
 }
 
@@ -140,6 +152,7 @@ struct cs_snapshot *cs__snapshot_begin(const struct cs_conf *conf, struct cs_dia
         cs_diag_add(d, CS_ERROR, NULL, NULL, "out of memory");
         return NULL;
     }
+    s->magic = CS_SNAPSHOT_MAGIC;
     atomic_init(&s->refs, 1);
     s->strict_sni = conf->strict_sni;
     if (keep_policy(s, conf) != 0 || make_base(s, conf, d) != 0) {
@@ -154,6 +167,7 @@ struct cs_snapshot *cs__snapshot_begin(const struct cs_conf *conf, struct cs_dia
 int cs__snapshot_finish(struct cs_snapshot *s, const struct cs_conf *conf, struct cs_site *sites,
                         size_t n, bool numbered, struct cs_diag *d)
 {
+    assert(atomic_load(&s->refs) == 1 && !s->sites); /* finished once, before it is shared */
     s->sites = sites;
     s->n_sites = n;
     if (cs__handshake_picks(s) != 0 || cs__index_build(s, conf, d) != 0)
@@ -179,6 +193,7 @@ const unsigned char *cs__snapshot_row(const struct cs_snapshot *s, size_t i)
 
 int cs__snapshot_set_row(struct cs_snapshot *s, size_t i, const unsigned char *row)
 {
+    assert(atomic_load(&s->refs) == 1); /* rows are set before the snapshot is shared */
     if (i >= s->n_sites)
         return -1;
     if (!s->rows && !(s->rows = calloc(s->n_sites * cs_n_profiles + 1, 1)))

@@ -38,7 +38,14 @@ struct pick {
     const struct cs_cert *cert;
 };
 
+/* struct cs_snapshot.magic of a live snapshot (cleared when it is freed); checked where a
+ * snapshot comes back from a void * (the ClientHello callback's argument). */
+#define CS_SNAPSHOT_MAGIC 0x63735370u
+
+/* Immutable once shared: a builder may change it (finish, rows) only while it holds the
+ * one reference; after that every field is read-only until the last release frees it. */
 struct cs_snapshot {
+    unsigned magic; /* CS_SNAPSHOT_MAGIC */
     _Atomic int refs;
     uint64_t generation;
     struct cs_site *sites;
