@@ -320,7 +320,7 @@ int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, 
 
 /* Why a handshake failed. Beyond NO_CERT and UNKNOWN_SNI (the callback's own refusals),
  * the reasons name the alert OpenSSL sends when it decides alone (RFC 8446 6.2, RFC 7507):
- * the callback leaves those hellos to OpenSSL (see cs_snapshot.c), and whatever fatal alert
+ * the callback leaves those hellos to OpenSSL (see cs_handshake.c), and whatever fatal alert
  * the server then sends is recorded as the reason. */
 enum cs_fail {
     CS_FAIL_NONE = 0,
