@@ -137,7 +137,7 @@ struct cs_cert {
     /* file identity for reuse across reloads */
     uint64_t cert_dev, cert_ino, key_dev, key_ino;
     unsigned char content_sha256[32]; /* hash of cert file bytes + key file bytes */
-    int refs;                         /* atomic */
+    _Atomic int refs;                 /* cs_cert_ref/cs_cert_release; the last release frees */
 };
 
 void cs_cert_ref(struct cs_cert *c);
@@ -320,7 +320,7 @@ int cs_hello_parse(const uint8_t *p, size_t n, struct cs_hello *out, char *err, 
 
 /* Why a handshake failed. Beyond NO_CERT and UNKNOWN_SNI (the callback's own refusals),
  * the reasons name the alert OpenSSL sends when it decides alone (RFC 8446 6.2, RFC 7507):
- * the callback leaves those hellos to OpenSSL (see cs_snapshot.c), and whatever fatal alert
+ * the callback leaves those hellos to OpenSSL (see cs_handshake.c), and whatever fatal alert
  * the server then sends is recorded as the reason. */
 enum cs_fail {
     CS_FAIL_NONE = 0,

@@ -1,8 +1,10 @@
 /* Loading one keypair: file bytes, PEM parsing, the key type from the key itself, the
  * leaf's names and identity, the refcount, and the certificate's own server SSL_CTX. */
 #define _GNU_SOURCE 1 /* memmem */
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_conf_int.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/core_names.h>
@@ -15,7 +17,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void cs_lower(char *s)
+/* Largest certificate or key file certstore reads. */
+#define CS_FILE_MAX (1024 * 1024)
+
+void cs__lower(char *s)
 {
     for (; s && *s; s++)
         *s = (char)tolower((unsigned char)*s);
@@ -51,7 +56,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, uint64_
     return 0;
 }
 
-int cs_source_read(struct cs_source_data *sd, const char *site, struct cs_diag *d)
+int cs__source_read(struct cs_source_data *sd, const char *site, struct cs_diag *d)
 {
     if (read_file(sd->cert_path, &sd->cert_buf, &sd->cert_len, &sd->cert_dev, &sd->cert_ino, site,
                   d) != 0)
@@ -79,7 +84,7 @@ int cs_source_read(struct cs_source_data *sd, const char *site, struct cs_diag *
     return 0;
 }
 
-void cs_source_clear(struct cs_source_data *sd)
+void cs__source_clear(struct cs_source_data *sd)
 {
     free(sd->cert_buf);
     free(sd->key_buf);
@@ -193,7 +198,7 @@ static int add_name(struct cs_cert *c, const char *s, size_t len)
     c->dns_names = v;
     if (!(v[c->n_dns_names] = strndup(s, len)))
         return -1;
-    cs_lower(v[c->n_dns_names++]);
+    cs__lower(v[c->n_dns_names++]);
     return 0;
 }
 
@@ -255,7 +260,7 @@ static int leaf_info(struct cs_cert *c)
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c->leaf), NULL);
     char *hex = bn ? BN_bn2hex(bn) : NULL;
     c->serial_hex = hex ? strdup(hex) : NULL;
-    cs_lower(c->serial_hex);
+    cs__lower(c->serial_hex);
     OPENSSL_free(hex);
     BN_free(bn);
     c->not_before = asn1_time(X509_get0_notBefore(c->leaf));
@@ -270,7 +275,7 @@ static struct cs_cert *cert_alloc(const struct cs_source_data *sd)
     struct cs_cert *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    c->refs = 1;
+    atomic_init(&c->refs, 1);
     c->cert_path = strdup(sd->cert_path);
     c->key_path = strdup(sd->key_path ? sd->key_path : sd->cert_path);
     c->cert_dev = sd->cert_dev;
@@ -285,8 +290,8 @@ static struct cs_cert *cert_alloc(const struct cs_source_data *sd)
     return c;
 }
 
-int cs_cert_parse(const struct cs_source_data *sd, const char *site, bool key_optional,
-                  struct cs_diag *d, struct cs_cert **out)
+int cs__cert_parse(const struct cs_source_data *sd, const char *site, bool key_optional,
+                   struct cs_diag *d, struct cs_cert **out)
 {
     *out = NULL;
     struct cs_cert *c = cert_alloc(sd);
@@ -318,14 +323,22 @@ int cs_cert_parse(const struct cs_source_data *sd, const char *site, bool key_op
     return 0;
 }
 
+/* Only a holder of a reference may take another or give one back: the count is positive
+ * on entry to both. */
 void cs_cert_ref(struct cs_cert *c)
 {
-    atomic_fetch_add_explicit((_Atomic int *)&c->refs, 1, memory_order_relaxed);
+    int old = atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    assert(old > 0);
+    (void)old;
 }
 
 void cs_cert_release(struct cs_cert *c)
 {
-    if (!c || atomic_fetch_sub_explicit((_Atomic int *)&c->refs, 1, memory_order_acq_rel) != 1)
+    if (!c)
+        return;
+    int old = atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old != 1)
         return;
     free(c->cert_path);
     free(c->key_path);
@@ -379,12 +392,12 @@ static int policy_fail(struct cs_diag *d, const char *key, const char *value)
     return -1;
 }
 
-int cs_ctx_apply_policy(SSL_CTX *ctx, const struct cs_conf *conf, struct cs_diag *d)
+int cs__ctx_apply_policy(SSL_CTX *ctx, const struct cs_conf *conf, struct cs_diag *d)
 {
     struct cs_policy p;
     char v[32];
     int rc = 0;
-    cs_policy_effective(&conf->policy, &p);
+    cs__policy_effective(&conf->policy, &p);
     ERR_clear_error();
     if (SSL_CTX_set_min_proto_version(ctx, p.min_version) != 1)
         rc = policy_fail(d, "min_version", (snprintf(v, sizeof(v), "0x%x", p.min_version), v));
@@ -415,8 +428,8 @@ int cs_ctx_apply_policy(SSL_CTX *ctx, const struct cs_conf *conf, struct cs_diag
     return rc;
 }
 
-int cs_cert_make_ctx(struct cs_cert *c, const struct cs_conf *conf, const char *site,
-                     struct cs_diag *d)
+int cs__cert_make_ctx(struct cs_cert *c, const struct cs_conf *conf, const char *site,
+                      struct cs_diag *d)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -424,7 +437,7 @@ int cs_cert_make_ctx(struct cs_cert *c, const struct cs_conf *conf, const char *
         cs_diag_add_openssl(d);
         return -1;
     }
-    if (cs_ctx_apply_policy(ctx, conf, d) != 0) {
+    if (cs__ctx_apply_policy(ctx, conf, d) != 0) {
         SSL_CTX_free(ctx);
         return -1;
     }

@@ -1,5 +1,5 @@
 /* cs_conf lifecycle and the TLS policy defaults. */
-#include "cs_internal.h"
+#include "cs_conf_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +32,7 @@ void cs_conf_init(struct cs_conf *conf)
     conf->policy.tickets = 1;
 }
 
-void cs_policy_effective(const struct cs_policy *in, struct cs_policy *out)
+void cs__policy_effective(const struct cs_policy *in, struct cs_policy *out)
 {
     cs_policy_defaults(out);
     if (in->min_version)
@@ -53,11 +53,11 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-bool cs_policy_equal(const struct cs_policy *a, const struct cs_policy *b)
+bool cs__policy_equal(const struct cs_policy *a, const struct cs_policy *b)
 {
     struct cs_policy x, y;
-    cs_policy_effective(a, &x);
-    cs_policy_effective(b, &y);
+    cs__policy_effective(a, &x);
+    cs__policy_effective(b, &y);
     return x.min_version == y.min_version && x.max_version == y.max_version &&
            x.tickets == y.tickets && str_eq(x.ciphers, y.ciphers) &&
            str_eq(x.ciphersuites, y.ciphersuites) && str_eq(x.groups, y.groups);

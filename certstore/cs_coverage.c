@@ -3,7 +3,7 @@
  * the snapshot's base context, so its ClientHello callback, cs_select and the per-cert
  * contexts are exercised exactly as in production. What was served is read back from both
  * ends: cs_ssl_cert on the server, the peer certificate's SHA-256 on the client. */
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
 
 #include <openssl/err.h>
 #include <stdlib.h>
@@ -188,7 +188,7 @@ done:
     SSL_free(d.s);
 }
 
-SSL_CTX **cs_coverage_clients_new(void)
+SSL_CTX **cs__coverage_clients_new(void)
 {
     SSL_CTX **ctx = calloc(cs_n_profiles + 1, sizeof(*ctx));
     for (size_t p = 0; ctx && p < cs_n_profiles; p++)
@@ -196,15 +196,15 @@ SSL_CTX **cs_coverage_clients_new(void)
     return ctx;
 }
 
-void cs_coverage_clients_free(SSL_CTX **clients)
+void cs__coverage_clients_free(SSL_CTX **clients)
 {
     for (size_t p = 0; clients && p < cs_n_profiles; p++)
         SSL_CTX_free(clients[p]);
     free(clients);
 }
 
-void cs_coverage_run_site(const struct cs_snapshot *s, size_t i, SSL_CTX *const *clients,
-                          struct cs_coverage_cell *row)
+void cs__coverage_run_site(const struct cs_snapshot *s, size_t i, SSL_CTX *const *clients,
+                           struct cs_coverage_cell *row)
 {
     for (size_t p = 0; p < cs_n_profiles; p++) {
         struct cs_coverage_cell *cell = &row[p];
@@ -223,15 +223,15 @@ int cs_coverage_run(const struct cs_snapshot *s, struct cs_coverage *out)
     out->n_sites = cs_snapshot_site_count(s);
     out->n_profiles = cs_n_profiles;
     out->cells = calloc(out->n_sites * out->n_profiles + 1, sizeof(*out->cells));
-    ctx = cs_coverage_clients_new();
+    ctx = cs__coverage_clients_new();
     if (!out->cells || !ctx) {
-        cs_coverage_clients_free(ctx);
+        cs__coverage_clients_free(ctx);
         cs_coverage_free(out);
         return -1;
     }
     for (size_t i = 0; i < out->n_sites; i++)
-        cs_coverage_run_site(s, i, ctx, &out->cells[i * cs_n_profiles]);
-    cs_coverage_clients_free(ctx);
+        cs__coverage_run_site(s, i, ctx, &out->cells[i * cs_n_profiles]);
+    cs__coverage_clients_free(ctx);
     return 0;
 }
 

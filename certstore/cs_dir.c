@@ -7,7 +7,7 @@
  *       X.crt or X.pem without X.key: a bundle (a file without a key is skipped later).
  * Entries starting with '.' are skipped: Kubernetes' "..data" and "..2024_..." entries
  * are the storage behind the tls.* symlinks, not certificates of their own. */
-#include "cs_internal.h"
+#include "cs_dir_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void cs_src_list_free(struct cs_src_list *l)
+void cs__src_list_free(struct cs_src_list *l)
 {
     for (size_t i = 0; l && i < l->n; i++) {
         free(l->v[i].cert);
@@ -161,7 +161,7 @@ static int scan_entry(const char *dir, char **names, size_t n, const char *name,
     return add_src(out, path, key);
 }
 
-int cs_dir_scan(const char *dir, const char *site, struct cs_diag *d, struct cs_src_list *out)
+int cs__dir_scan(const char *dir, const char *site, struct cs_diag *d, struct cs_src_list *out)
 {
     if (!is_dir(dir)) {
         cs_diag_add(d, CS_ERROR, site, dir, "certificate directory does not exist");
@@ -174,7 +174,7 @@ int cs_dir_scan(const char *dir, const char *site, struct cs_diag *d, struct cs_
     if (!live)
         return -1;
     if (is_dir(live)) {
-        rc = cs_dir_scan(live, site, d, out);
+        rc = cs__dir_scan(live, site, d, out);
         free(live);
         return rc;
     }

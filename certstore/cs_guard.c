@@ -8,7 +8,11 @@
  * snapshots, one per set, so both sides go through the same ClientHello callback,
  * cs_select and per-certificate contexts as production. A one-site snapshot has that site
  * as its default, so the no-SNI profile measures the site itself on both sides. */
-#include "cs_internal.h"
+#include "cs_guard_int.h"
+#include "cs_coverage_int.h"
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
+#include "cs_validate_int.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -63,11 +67,11 @@ static void check_types(const struct cs_site *live, const struct cs_site *cand,
             size_t used = strlen(where);
             if (now)
                 snprintf(where + used, sizeof(where) - used, "%s%s now holds an %s key",
-                         used ? ", " : "", cs_cert_name(lc->cert_path),
+                         used ? ", " : "", cs__cert_name(lc->cert_path),
                          cs_cert_describe(now, desc, sizeof(desc)));
             else
                 snprintf(where + used, sizeof(where) - used, "%s%s is no longer configured",
-                         used ? ", " : "", cs_cert_name(lc->cert_path));
+                         used ? ", " : "", cs__cert_name(lc->cert_path));
         }
         append(out->reasons, sizeof(out->reasons), "%s would be removed (%s)", cs_key_type_name(t),
                where);
@@ -78,7 +82,7 @@ static void check_types(const struct cs_site *live, const struct cs_site *cand,
 static bool site_covers(const struct cs_site *s, const char *name)
 {
     for (size_t i = 0; i < s->n_certs; i++)
-        if (cs_cert_covers(s->certs[i], name))
+        if (cs__cert_covers(s->certs[i], name))
             return true;
     return false;
 }
@@ -117,11 +121,11 @@ static void check_changes(const struct cs_site *live, const struct cs_site *cand
             continue;
         if (t == CS_KEY_RSA && a->bits != b->bits)
             snprintf(note, sizeof(note), "RSA key size changes from %d to %d bits (%s)", a->bits,
-                     b->bits, cs_cert_name(b->cert_path));
+                     b->bits, cs__cert_name(b->cert_path));
         if (t == CS_KEY_ECDSA && a->curve_nid != b->curve_nid)
             snprintf(note, sizeof(note), "ECDSA curve changes from %s to %s (%s)",
                      cs_curve_name(a->curve_nid), cs_curve_name(b->curve_nid),
-                     cs_cert_name(b->cert_path));
+                     cs__cert_name(b->cert_path));
         if (note[0]) {
             cs_diag_add(d, CS_WARNING, cand->name, b->cert_path, "%s", note);
             append(out->notes, sizeof(out->notes), "%s", note);
@@ -142,16 +146,16 @@ static struct cs_snapshot *one_site(const struct cs_conf *conf, const struct cs_
     struct cs_conf c = *conf; /* shallow: begin/finish only read it */
     c.default_site = NULL;
     c.strict_sni = false;
-    struct cs_snapshot *s = cs_snapshot_begin(&c, scratch);
+    struct cs_snapshot *s = cs__snapshot_begin(&c, scratch);
     struct cs_site *v = calloc(1, sizeof(*v));
-    if (!s || !v || cs_site_copy(v, site) != 0) {
+    if (!s || !v || cs__site_copy(v, site) != 0) {
         if (v)
-            cs_site_clear(v);
+            cs__site_clear(v);
         free(v);
         cs_snapshot_release(s);
         return NULL;
     }
-    if (cs_snapshot_finish(s, &c, v, 1, false, scratch) != 0) { /* v is owned by s now */
+    if (cs__snapshot_finish(s, &c, v, 1, false, scratch) != 0) { /* v is owned by s now */
         cs_snapshot_release(s);
         return NULL;
     }
@@ -168,7 +172,7 @@ static int measure(const struct cs_conf *conf, const struct cs_site *site, SSL_C
     struct cs_coverage_cell *cells = calloc(cs_n_profiles + 1, sizeof(*cells));
     int rc = -1;
     if (s && cells) {
-        cs_coverage_run_site(s, 0, clients, cells);
+        cs__coverage_run_site(s, 0, clients, cells);
         for (size_t p = 0; p < cs_n_profiles; p++)
             row[p] = cells[p].ok ? CS_ROW_OK : CS_ROW_FAIL;
         rc = 0;
@@ -203,9 +207,9 @@ static int check_profiles(const struct cs_conf *conf, const struct cs_site *live
     return 0;
 }
 
-int cs_guard_check(const struct cs_conf *conf, const struct cs_site *live,
-                   const struct cs_site *cand, bool names_configured, SSL_CTX *const *clients,
-                   const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out)
+int cs__guard_check(const struct cs_conf *conf, const struct cs_site *live,
+                    const struct cs_site *cand, bool names_configured, SSL_CTX *const *clients,
+                    const unsigned char *live_row, struct cs_diag *d, struct cs_guard *out)
 {
     memset(out, 0, sizeof(*out));
     check_types(live, cand, out);
@@ -220,7 +224,7 @@ int cs_guard_check(const struct cs_conf *conf, const struct cs_site *live,
     return -1;
 }
 
-void cs_guard_clear(struct cs_guard *g)
+void cs__guard_clear(struct cs_guard *g)
 {
     if (!g)
         return;

@@ -12,136 +12,14 @@
  * Deleted files: a deleted certificate file is KEPT (a deletion is not a renewal in
  * progress); a key file missing while its certificate exists is PENDING (renewal tools
  * write the two files one after the other). */
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
+#include "cs_guard_int.h"
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
 
-#include <openssl/err.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* ---- what a refused source means ---- */
-
-const char *cs_basename(const char *path)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? slash + 1 : path ? path : "";
-}
-
-/* File names that every certbot lineage or Kubernetes secret shares: alone they do not
- * say which certificate is meant. */
-static bool shared_name(const char *base)
-{
-    static const char *const names[] = {"fullchain.pem", "privkey.pem", "cert.pem",
-                                        "chain.pem",     "tls.crt",     "tls.key"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(base, names[i]) == 0)
-            return true;
-    return false;
-}
-
-/* Start of the path component before `at` (a '/' inside path), or path itself. */
-static const char *component_before(const char *path, const char *at)
-{
-    const char *p = at;
-    while (p > path && p[-1] != '/')
-        p--;
-    return p;
-}
-
-const char *cs_cert_name(const char *path)
-{
-    const char *base = cs_basename(path);
-    if (!shared_name(base) || base - path < 2)
-        return base;
-    const char *dir = component_before(path, base - 1);
-    bool up = strncmp(dir, "..", 2) == 0; /* Kubernetes' ..data: name the secret's directory */
-    if (dir - path >= 2) {
-        const char *above = component_before(path, dir - 1);
-        if (up || (dir - 1 - above == 4 && strncmp(above, "live", 4) == 0)) /* certbot */
-            return above;
-    }
-    return dir;
-}
-
-/* FAILED decides over PENDING: retrying does not fix an expired certificate. */
-void cs_load_fail(struct cs_site_load *res, enum cs_load_result r, const char *file,
-                  const char *why)
-{
-    res->n_failed++;
-    if (res->result != CS_LOAD_OK && r <= res->result)
-        return;
-    res->result = r;
-    snprintf(res->why, sizeof(res->why), "%s: %s", cs_cert_name(file), why);
-}
-
-const struct cs_diag_item *cs_diag_first_error(const struct cs_diag *d, size_t first)
-{
-    for (size_t i = first; i < d->n; i++)
-        if (d->items[i].level == CS_ERROR)
-            return &d->items[i];
-    return NULL;
-}
-
-void cs_load_fail_read(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                       const char *cert, const char *key)
-{
-    struct stat st;
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    if (key && stat(cert, &st) == 0 && stat(key, &st) != 0)
-        cs_load_fail(res, CS_LOAD_PENDING, key, "key file missing (renewal still being written?)");
-    else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : cert,
-                     e ? e->msg : "cannot read");
-}
-
-void cs_load_fail_parse(struct cs_site_load *res, const struct cs_diag *d, size_t first,
-                        const char *cert)
-{
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    cs_load_fail(res, CS_LOAD_PENDING, e && e->file ? e->file : cert,
-                 "truncated or unreadable PEM (renewal still being written?)");
-}
-
-void cs_load_fail_invalid(struct cs_site_load *res, const struct cs_cert *c,
-                          const struct cs_diag *d, size_t first)
-{
-    ERR_clear_error();
-    bool match = X509_check_private_key(c->leaf, c->key) == 1;
-    ERR_clear_error();
-    const struct cs_diag_item *e = cs_diag_first_error(d, first);
-    if (!match)
-        cs_load_fail(res, CS_LOAD_PENDING, c->cert_path,
-                     "key does not match certificate (renewal still being written?)");
-    else
-        cs_load_fail(res, CS_LOAD_FAILED, e && e->file ? e->file : c->cert_path,
-                     e ? e->msg : "refused");
-}
-
-/* require = rsa ecdsa: every listed key type needs a usable certificate. */
-void cs_site_check_require(struct cs_site *site, const struct cs_site_conf *sc, struct cs_diag *d,
-                           struct cs_site_load *res)
-{
-    unsigned have = 0;
-    for (size_t i = 0; i < site->n_certs; i++)
-        have |= 1u << site->certs[i]->type;
-    res->missing = sc->require & ~have & (CS_REQUIRE_RSA | CS_REQUIRE_ECDSA);
-    if (!res->missing)
-        return;
-    char req[32];
-    snprintf(req, sizeof(req), "%s%s%s", sc->require & CS_REQUIRE_RSA ? "rsa" : "",
-             (sc->require & CS_REQUIRE_RSA) && (sc->require & CS_REQUIRE_ECDSA) ? " " : "",
-             sc->require & CS_REQUIRE_ECDSA ? "ecdsa" : "");
-    for (enum cs_key_type t = CS_KEY_RSA; t <= CS_KEY_ECDSA; t++) {
-        if (!(res->missing & (1u << t)))
-            continue;
-        cs_diag_add(d, CS_ERROR, site->name, NULL, "require = %s but no usable %s certificate", req,
-                    cs_key_type_name(t));
-        if (res->result == CS_LOAD_OK)
-            snprintf(res->why, sizeof(res->why), "require = %s but no usable %s certificate", req,
-                     cs_key_type_name(t));
-    }
-}
 
 /* ---- the report ---- */
 
@@ -212,7 +90,7 @@ static int report_profiles(struct cs_site_report *sr, const struct cs_guard *g)
 }
 
 /* "a-rsa.crt (RSA-2048, sha256 0123456789abcdef), ..." for certs of `in` not in `not_in`
- * (named by cs_cert_name: "live/NAME/fullchain.pem" for a certbot lineage). */
+ * (named by cs__cert_name: "live/NAME/fullchain.pem" for a certbot lineage). */
 static void list_certs(char *buf, size_t len, const struct cs_site *in,
                        const struct cs_site *not_in)
 {
@@ -226,7 +104,7 @@ static void list_certs(char *buf, size_t len, const struct cs_site *in,
             continue;
         char desc[32];
         int w = snprintf(buf + used, len - used, "%s%s (%s, sha256 %.16s)", used ? ", " : "",
-                         cs_cert_name(in->certs[i]->cert_path),
+                         cs__cert_name(in->certs[i]->cert_path),
                          cs_cert_describe(in->certs[i], desc, sizeof(desc)), in->certs[i]->fp_hex);
         used += w > 0 ? (size_t)w : 0;
     }
@@ -253,6 +131,7 @@ struct reload {
     const struct cs_conf *conf;
     const struct cs_snapshot *prev;
     struct cs_loader l;
+    bool reuse; /* prev's certificates and rows may be reused (cs__snapshot_reusable) */
     struct cs_diag *d;
     SSL_CTX **clients; /* the profiles' client contexts, made on the first guard run */
     struct cs_reload_report *r;
@@ -298,9 +177,9 @@ static bool same_names(const struct cs_site *a, const struct cs_site *b)
  * would (same policy and context setup: the loader reuses prev only then). */
 static const unsigned char *live_row(const struct reload *x, const struct cs_site *live)
 {
-    if (!x->l.reuse || !live)
+    if (!x->reuse || !live)
         return NULL;
-    return cs_snapshot_row(x->prev, (size_t)(live - cs_snapshot_site(x->prev, 0)));
+    return cs__snapshot_row(x->prev, (size_t)(live - cs_snapshot_site(x->prev, 0)));
 }
 
 /* Remembers row for new site i when it describes exactly what site i serves. */
@@ -329,7 +208,7 @@ static int site_unusable(struct reload *x, size_t i, const struct cs_site_conf *
     else
         report_set(x->r, sr, CS_SITE_KEPT,
                    fmt("%s: kept previous certificates: %s", sc->name, why));
-    if (cs_site_set_certs(site, sc, live->certs, live->n_certs) != 0)
+    if (cs__site_set_certs(site, sc, live->certs, live->n_certs) != 0)
         return -1;
     keep_row(x, i, site, live, live_row(x, live));
     return 0;
@@ -354,10 +233,10 @@ static int site_guard(struct reload *x, size_t i, const struct cs_site_conf *sc,
     struct cs_guard g = {0};
     char text[1536];
     int rc = 0;
-    if (!x->clients && !(x->clients = cs_coverage_clients_new()))
+    if (!x->clients && !(x->clients = cs__coverage_clients_new()))
         return -1;
-    bool measured = cs_guard_check(x->conf, live, site, sc->n_names > 0, x->clients,
-                                   live_row(x, live), x->d, &g) == 0;
+    bool measured = cs__guard_check(x->conf, live, site, sc->n_names > 0, x->clients,
+                                    live_row(x, live), x->d, &g) == 0;
     if (measured && (!g.loss || sc->on_coverage_loss == CS_LOSS_WARN))
         keep_row(x, i, site, site, g.cand_row);
     if (!g.loss) {
@@ -383,11 +262,11 @@ static int site_guard(struct reload *x, size_t i, const struct cs_site_conf *sc,
                     "new certificates refused, previous ones kept: %s", text);
         rc = report_profiles(sr, &g);
         if (rc == 0)
-            rc = cs_site_set_certs(site, sc, live->certs, live->n_certs);
+            rc = cs__site_set_certs(site, sc, live->certs, live->n_certs);
         if (rc == 0 && measured)
             keep_row(x, i, site, live, g.live_row);
     }
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     return rc;
 }
 
@@ -395,7 +274,7 @@ static int unchanged_content(struct reload *x, const struct cs_site_conf *sc,
                              const struct cs_site *live, struct cs_site *site,
                              struct cs_site_report *sr)
 {
-    if (cs_site_set_certs(site, sc, live->certs, live->n_certs) != 0)
+    if (cs__site_set_certs(site, sc, live->certs, live->n_certs) != 0)
         return -1;
     report_set(x->r, sr, CS_SITE_UNCHANGED, strdup(""));
     return 0;
@@ -404,9 +283,9 @@ static int unchanged_content(struct reload *x, const struct cs_site_conf *sc,
 static int reload_site(struct reload *x, size_t i, const struct cs_site_conf *sc,
                        struct cs_site *site, struct cs_site_report *sr)
 {
-    const struct cs_site *live = cs_snapshot_find_site(x->prev, sc->name);
+    const struct cs_site *live = cs__snapshot_find_site(x->prev, sc->name);
     struct cs_site_load res;
-    if (!(sr->site = strdup(sc->name ? sc->name : "")) || cs_site_load(&x->l, sc, site, &res) != 0)
+    if (!(sr->site = strdup(sc->name ? sc->name : "")) || cs__site_load(&x->l, sc, site, &res) != 0)
         return -1;
     int rc = 0;
     if (res.result != CS_LOAD_OK || site->n_certs == 0 || res.missing)
@@ -442,7 +321,7 @@ static bool same_default(const struct reload *x)
     const struct cs_entry *def = cs_snapshot_lookup(p, NULL, &matched);
     const struct cs_site *site = cs_snapshot_site(p, 0);
     if (x->conf->default_site) {
-        site = cs_snapshot_find_site(p, x->conf->default_site);
+        site = cs__snapshot_find_site(p, x->conf->default_site);
         if (!site) {
             const struct cs_entry *e = cs_snapshot_lookup(p, x->conf->default_site, &matched);
             return matched && def && entry_serves(def, e->site, e->certs, e->n_certs);
@@ -459,7 +338,7 @@ static bool serves_as_prev(const struct reload *x, const struct cs_site *sites)
 {
     const struct cs_snapshot *p = x->prev;
     size_t n = x->conf->n_sites;
-    if (!p || x->l.reuse != p || cs_snapshot_site_count(p) != n ||
+    if (!p || !x->reuse || cs_snapshot_site_count(p) != n ||
         cs_snapshot_strict_sni(p) != x->conf->strict_sni)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -516,8 +395,12 @@ int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *pr
     struct cs_site *sites = calloc(conf->n_sites + 1, sizeof(*sites));
     x.rows = calloc(conf->n_sites * cs_n_profiles + 1, 1);
     report->sites = calloc(conf->n_sites + n_prev + 1, sizeof(*report->sites));
-    struct cs_snapshot *s = sites && x.rows && report->sites ? cs_snapshot_begin(conf, diag) : NULL;
-    int rc = s ? cs_loader_init(&x.l, conf, prev, diag) : -1;
+    struct cs_snapshot *s =
+        sites && x.rows && report->sites ? cs__snapshot_begin(conf, diag) : NULL;
+    x.reuse = cs__snapshot_reusable(prev, conf);
+    int rc = s ? cs__loader_init(&x.l, conf, x.reuse ? cs_snapshot_site(prev, 0) : NULL,
+                                 x.reuse ? n_prev : 0, diag)
+               : -1;
     if (rc == 0 && conf->n_sites == 0) {
         cs_diag_add(diag, CS_ERROR, NULL, NULL, "no site configured");
         rc = -1;
@@ -525,23 +408,23 @@ int cs_snapshot_rebuild(const struct cs_conf *conf, const struct cs_snapshot *pr
     if (rc == 0)
         rc = reload_sites(&x, sites);
     report->unchanged = rc == 0 && report->n_failed == 0 && serves_as_prev(&x, sites);
-    cs_loader_close(&x.l);
-    cs_coverage_clients_free(x.clients);
+    cs__loader_close(&x.l);
+    cs__coverage_clients_free(x.clients);
     if (report->unchanged) {
         /* nothing to publish: the live snapshot again, with its generation */
         cs_snapshot_release(s);
         s = cs_snapshot_ref((struct cs_snapshot *)prev);
     } else if (rc == 0 && report->n_failed == 0) {
-        rc = cs_snapshot_finish(s, conf, sites, conf->n_sites, true, diag); /* owns sites */
+        rc = cs__snapshot_finish(s, conf, sites, conf->n_sites, true, diag); /* owns sites */
         sites = NULL;
         for (size_t i = 0; rc == 0 && i < conf->n_sites; i++)
             if (x.rows[i * cs_n_profiles] != CS_ROW_UNKNOWN)
-                rc = cs_snapshot_set_row(s, i, &x.rows[i * cs_n_profiles]);
+                rc = cs__snapshot_set_row(s, i, &x.rows[i * cs_n_profiles]);
     } else {
         rc = -1;
     }
     for (size_t i = 0; sites && i < conf->n_sites; i++)
-        cs_site_clear(&sites[i]);
+        cs__site_clear(&sites[i]);
     free(sites);
     free(x.rows);
     if (rc != 0) {

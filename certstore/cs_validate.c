@@ -1,17 +1,19 @@
 /* Validation of loaded keypairs and of a site's names. Every problem is reported with its
  * file; a check never stops at the first problem. */
-#include "cs_internal.h"
+#include "cs_validate_int.h"
+#include "cs_cert_int.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 
-time_t cs_conf_now(const struct cs_conf *conf)
+static time_t conf_now(const struct cs_conf *conf)
 {
     return conf->now ? conf->now : time(NULL);
 }
 
-bool cs_name_match(const char *pattern, const char *name)
+/* True when a DNS SAN pattern (lower-case, may be "*.x.y") covers host name (lower-case). */
+static bool name_match(const char *pattern, const char *name)
 {
     if (strcmp(pattern, name) == 0)
         return true;
@@ -22,10 +24,10 @@ bool cs_name_match(const char *pattern, const char *name)
     return dot && dot != name && name[0] != '*' && strcmp(dot + 1, pattern + 2) == 0;
 }
 
-bool cs_cert_covers(const struct cs_cert *c, const char *name)
+bool cs__cert_covers(const struct cs_cert *c, const char *name)
 {
     for (size_t i = 0; i < c->n_dns_names; i++)
-        if (cs_name_match(c->dns_names[i], name))
+        if (name_match(c->dns_names[i], name))
             return true;
     return false;
 }
@@ -140,7 +142,7 @@ static void fmt_time(time_t t, char *buf, size_t len)
 static int check_dates(const struct cs_cert *c, const struct cs_conf *conf, const char *site,
                        struct cs_diag *d)
 {
-    time_t now = cs_conf_now(conf);
+    time_t now = conf_now(conf);
     char when[40];
     int rc = 0;
     if (now < c->not_before) {
@@ -169,8 +171,8 @@ static int check_dates(const struct cs_cert *c, const struct cs_conf *conf, cons
     return rc;
 }
 
-int cs_cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_STORE *store,
-                     const char *site, struct cs_diag *d)
+int cs__cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_STORE *store,
+                      const char *site, struct cs_diag *d)
 {
     int rc = check_key(c, site, d);
     if (check_chain_order(c, site, d) != 0)
@@ -188,8 +190,8 @@ int cs_cert_validate(const struct cs_cert *c, const struct cs_conf *conf, X509_S
     return rc;
 }
 
-size_t cs_site_check_names(const struct cs_site_conf *sc, struct cs_cert *const *certs, size_t n,
-                           struct cs_diag *d)
+size_t cs__site_check_names(const struct cs_site_conf *sc, struct cs_cert *const *certs, size_t n,
+                            struct cs_diag *d)
 {
     unsigned have = 0;
     size_t errors = 0;
@@ -198,10 +200,10 @@ size_t cs_site_check_names(const struct cs_site_conf *sc, struct cs_cert *const 
     for (size_t k = 0; k < sc->n_names; k++) {
         char name[256];
         snprintf(name, sizeof(name), "%s", sc->names[k]);
-        cs_lower(name);
+        cs__lower(name);
         unsigned covered = 0;
         for (size_t i = 0; i < n; i++)
-            if (cs_cert_covers(certs[i], name))
+            if (cs__cert_covers(certs[i], name))
                 covered |= 1u << certs[i]->type;
         if (!covered) {
             cs_diag_add(d, CS_ERROR, sc->name, NULL,

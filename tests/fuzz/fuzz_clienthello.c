@@ -23,7 +23,8 @@
 #include <openssl/obj_mac.h>
 #include <string.h>
 
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_conf_int.h"
 #include "fuzz_common.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -68,9 +69,9 @@ static void make_suites(struct cs_suites *out, bool legacy)
         conf.policy.groups = strdup("X25519:P-256:P-384:P-521");
     }
     struct cs_policy eff;
-    cs_policy_effective(&conf.policy, &eff);
+    cs__policy_effective(&conf.policy, &eff);
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    FUZZ_CHECK(ctx != NULL && cs_ctx_apply_policy(ctx, &conf, &d) == 0);
+    FUZZ_CHECK(ctx != NULL && cs__ctx_apply_policy(ctx, &conf, &d) == 0);
     FUZZ_CHECK(cs_suites_compute(ctx, out) == 0 && cs_suites_set_groups(out, eff.groups) == 0);
     SSL_CTX_free(ctx);
     cs_diag_free(&d);

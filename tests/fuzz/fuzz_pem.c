@@ -1,9 +1,9 @@
-/* Fuzz target: PEM loading of a certificate chain and its key (cs_cert_parse), then the
- * keypair checks (cs_cert_validate) and the certificate's own context (cs_cert_make_ctx).
+/* Fuzz target: PEM loading of a certificate chain and its key (cs__cert_parse), then the
+ * keypair checks (cs__cert_validate) and the certificate's own context (cs__cert_make_ctx).
  *
  * Input: the certificate file's bytes, optionally followed by "\n#key\n" and the key
  * file's bytes; without the separator the input is a bundle (key in the cert file). The
- * bytes go to certstore as they would come from cs_source_read, without files.
+ * bytes go to certstore as they would come from cs__source_read, without files.
  *
  * Properties (a broken one aborts; leaks are reported by LeakSanitizer):
  *  - loading arbitrary bytes never crashes or leaks;
@@ -18,7 +18,8 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "cs_internal.h"
+#include "cs_cert_int.h"
+#include "cs_validate_int.h"
 #include "fuzz_common.h"
 
 static const char sep[] = "\n#key\n";
@@ -57,12 +58,12 @@ static void validate(struct cs_cert *c, struct cs_diag *d)
     cs_conf_init(&conf);
     conf.now = c->not_before > 0 ? c->not_before + 60 : 1700000000;
     size_t before = d->n;
-    int rc = cs_cert_validate(c, &conf, NULL, "fuzz", d);
+    int rc = cs__cert_validate(c, &conf, NULL, "fuzz", d);
     if (rc != 0) {
         FUZZ_CHECK(rc < 0 && count_errors(d, before) > 0);
     } else {
         before = d->n;
-        int mk = cs_cert_make_ctx(c, &conf, "fuzz", d);
+        int mk = cs__cert_make_ctx(c, &conf, "fuzz", d);
         if (mk != 0) {
             cs_diag_print(stderr, d);
             FUZZ_CHECK(mk == 0 && c->ctx != NULL);
@@ -94,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cs_diag d;
     cs_diag_init(&d);
     struct cs_cert *c = NULL;
-    int rc = cs_cert_parse(&sd, "fuzz", key_optional, &d, &c);
+    int rc = cs__cert_parse(&sd, "fuzz", key_optional, &d, &c);
     if (rc == 0) {
         FUZZ_CHECK(c != NULL);
         check_parsed(c);
@@ -106,6 +107,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     cs_cert_release(c);
     cs_diag_free(&d);
-    cs_source_clear(&sd);
+    cs__source_clear(&sd);
     return 0;
 }

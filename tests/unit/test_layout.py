@@ -11,6 +11,10 @@ and fails when:
 - a folder includes a header of a folder whose library it does not link (directly or
   through the libraries it links, as the CMake files say);
 - the include graph between folders has a cycle;
+- inside certstore/, a file or a call breaks the module order CS_ORDER: every file
+  belongs to a module, and a module includes the internal header (cs_<file>_int.h) of,
+  and calls the non-static functions of, only itself and modules to its right; a
+  non-static certstore function that cs.h does not declare is named cs__*;
 - ARCHITECTURE.md does not name a source folder or one of its files.
 
 Usage: test_layout.py [REPO]   (default: $TWOFOLD_SRC, else this file's ../..)
@@ -26,6 +30,22 @@ LAYERS = ["base", "config", "tls", "http1", "worker", "control", "cli"]
 LIBS = {"certstore": "certstore", "base": "pxbase", "config": "pxconfig", "tls": "pxtls",
         "http1": "pxhttp1", "worker": "pxworker", "control": "pxcontrol", "cli": "twofold"}
 INTERNAL = re.compile(r"(_int|_internal)\.h$|^cli\.h$")
+# certstore's modules, left to right: a module uses only modules to its right (a later
+# rank); modules of one rank do not use each other. Each module is a list of file stems;
+# cs_<stem>_int.h is the internal header of the module holding cs_<stem>.c, cs.h is public.
+CS_ORDER = [
+    {"build": ["cs_build", "cs_reload"]},
+    {"guard": ["cs_guard"]},
+    {"coverage": ["cs_coverage"], "explain": ["cs_explain"], "counters": ["cs_counters"]},
+    {"snapshot": ["cs_snapshot", "cs_index", "cs_handshake"]},
+    {"site": ["cs_site"]},
+    {"validate": ["cs_validate"], "dir": ["cs_dir"], "select": ["cs_select"],
+     "profiles": ["cs_profiles"]},
+    {"cert": ["cs_cert"], "hello": ["cs_hello"], "suites": ["cs_suites"]},
+    {"conf": ["cs_conf"], "diag": ["cs_diag"]},
+]
+CS_DEF = re.compile(r"^(?!static\b)[A-Za-z_][^;(){}=#]*?\b(cs_\w+)\s*\([^;{]*\)\s*\{", re.M)
+CS_CALL = re.compile(r"\b(cs_\w+)\s*\(")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -51,6 +71,65 @@ def cmake_links(path):
         words = m.group(1).split()[1:]
         links |= {w for w in words if w in LIBS.values()}
     return text, links
+
+
+def strip_c(text):
+    """C text without comments and string literals."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r'"(\\.|[^"\\])*"', '""', text)
+
+
+def check_certstore(root):
+    """The module order inside certstore/ (CS_ORDER), for includes and for calls."""
+    errors = []
+    d = os.path.join(root, "certstore")
+    module = {}  # file stem -> (rank, module)
+    for rank, mods in enumerate(CS_ORDER):
+        for mod, stems in mods.items():
+            for stem in stems:
+                module[stem] = (rank, mod)
+
+    def mod_of(fname):
+        stem = re.sub(r"(_int)?\.[ch]$", "", fname)
+        return module.get(stem)
+
+    def allowed(src, dst):
+        return src[1] == dst[1] or dst[0] > src[0]
+
+    texts, defined = {}, {}
+    for path in sorted(glob.glob(os.path.join(d, "*.[ch]"))):
+        fname = os.path.basename(path)
+        if fname == "cs.h":
+            continue
+        if mod_of(fname) is None:
+            errors.append(f"certstore/{fname}: in no module of the certstore order (CS_ORDER)")
+            continue
+        texts[fname] = strip_c(open(path, errors="replace").read())
+        for m in CS_DEF.finditer(texts[fname]):
+            defined[m.group(1)] = fname
+    public = set(CS_CALL.findall(strip_c(open(os.path.join(d, "cs.h")).read())))
+    for name, fname in sorted(defined.items()):
+        if name not in public and not name.startswith("cs__"):
+            errors.append(f"certstore/{fname}: {name} is not in cs.h: make it static or "
+                          "name it cs__* (internal)")
+        if name in public and name.startswith("cs__"):
+            errors.append(f"certstore/cs.h: declares the internal {name}")
+    for fname, text in texts.items():
+        src = mod_of(fname)
+        for inc in INCLUDE.findall(text):
+            dst = mod_of(inc) if inc.startswith("cs_") else None
+            if dst and not allowed(src, dst):
+                errors.append(f'certstore/{fname}: #include "{inc}": {src[1]} may not use '
+                              f"{dst[1]} (certstore order: only modules to its right)")
+        bad = {}
+        for m in CS_CALL.finditer(text):
+            callee = defined.get(m.group(1))
+            if callee and not allowed(src, mod_of(callee)):
+                bad.setdefault(callee, set()).add(m.group(1))
+        for callee, names in sorted(bad.items()):
+            errors.append(f"certstore/{fname}: calls {', '.join(sorted(names))} of {callee}: "
+                          f"{src[1]} may not use {mod_of(callee)[1]} (certstore order)")
+    return errors
 
 
 def check(root):
@@ -145,6 +224,7 @@ def check(root):
         for src in sorted(glob.glob(os.path.join(d, "*.[ch]"))):
             if arch and f"`{os.path.basename(src)}`" not in arch:
                 errors.append(f"ARCHITECTURE.md: does not describe {os.path.relpath(src, root)}")
+    errors += check_certstore(root)
     return errors, edges
 
 

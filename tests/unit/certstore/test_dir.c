@@ -1,6 +1,6 @@
 /* Certificate directories: basename pairs, bundles, files without keys, certbot config and
  * live directories (symlinks into archive/), Kubernetes secret mounts (..data symlinks). */
-#include "cs_internal.h"
+#include "cs_dir_int.h"
 #include "certgen.h"
 #include "tt.h"
 
@@ -72,7 +72,7 @@ static void test_pairs(void)
     struct cs_src_list l = {0};
     struct cs_diag d;
     cs_diag_init(&d);
-    CHECK_INT(cs_dir_scan(cg_path(dir, "plain"), "dirsite", &d, &l), 0);
+    CHECK_INT(cs__dir_scan(cg_path(dir, "plain"), "dirsite", &d, &l), 0);
     CHECK_INT(l.n, 4);
     if (l.n == 4) {
         CHECK_STR(l.v[0].cert, cg_path(dir, "plain/a.crt"));
@@ -84,7 +84,7 @@ static void test_pairs(void)
         CHECK_STR(l.v[3].cert, cg_path(dir, "plain/ca.crt"));
         CHECK(l.v[3].key == NULL);
     }
-    cs_src_list_free(&l);
+    cs__src_list_free(&l);
     cs_diag_free(&d);
 
     struct cs_snapshot *s = build_dir("plain", &d);

@@ -1,10 +1,12 @@
-/* The compatibility guard (cs_guard_check) on certificate sets built from generated
+/* The compatibility guard (cs__guard_check) on certificate sets built from generated
  * certificates: (a) key types lost, naming what the file holds now; (b) names no longer
  * covered, and names dropped from the configuration (not a loss); (c) client profiles
  * that handshake now and would not, alone; (d) key size, curve and issuer changes only
  * warn. Also the refusal line a reload writes when only (c) applies. */
 #include "cs.h"
-#include "cs_internal.h"
+#include "cs_coverage_int.h"
+#include "cs_guard_int.h"
+#include "cs_snapshot_int.h"
 #include "certgen.h"
 #include "tt.h"
 
@@ -70,8 +72,8 @@ static void guard(const struct cs_snapshot *live, const struct cs_snapshot *cand
     struct cs_conf conf;
     cs_conf_init(&conf);
     cs_diag_init(d);
-    CHECK_INT(cs_guard_check(&conf, cs_snapshot_site(live, 0), cs_snapshot_site(cand, 0),
-                             names_conf, clients, known_row, d, g),
+    CHECK_INT(cs__guard_check(&conf, cs_snapshot_site(live, 0), cs_snapshot_site(cand, 0),
+                              names_conf, clients, known_row, d, g),
               0);
     cs_conf_clear(&conf);
 }
@@ -105,7 +107,7 @@ static void same_and_types(struct cs_snapshot *live, SSL_CTX **clients)
     CHECK_STR(g.notes, "");
     CHECK_INT(g.n_profiles_lost, 0);
     CHECK_INT(d.n, 0);
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
 
     /* the RSA pair dropped from the configuration */
@@ -119,7 +121,7 @@ static void same_and_types(struct cs_snapshot *live, SSL_CTX **clients)
     for (size_t p = 0; p < cs_n_profiles; p++) /* (c) measured both sides */
         CHECK(g.live_row[p] == CS_ROW_OK || g.live_row[p] == CS_ROW_FAIL);
     CHECK(g.cand_row[0] != CS_ROW_UNKNOWN);
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
 
     /* live outcomes handed in are used instead of handshaking again: "nothing works now"
@@ -136,7 +138,7 @@ static void same_and_types(struct cs_snapshot *live, SSL_CTX **clients)
     CHECK(g.loss);
     CHECK_INT(g.n_profiles_lost, 0);
     CHECK_STR(g.reasons, "RSA would be removed (rsa.crt is no longer configured)");
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
     cs_snapshot_release(cand);
 }
@@ -153,13 +155,13 @@ static void names(SSL_CTX **clients)
     guard(live, cand, true, clients, &d, &g);
     CHECK(!g.loss);
     CHECK_STR(g.reasons, "");
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
     guard(live, cand, false, clients, &d, &g);
     CHECK(g.loss);
     CHECK_STR(g.reasons, "name www.a.test would no longer be covered");
     CHECK_INT(g.n_profiles_lost, 0);
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
     cs_snapshot_release(live);
     cs_snapshot_release(cand);
@@ -182,7 +184,7 @@ static void changes(struct cs_snapshot *live, SSL_CTX **clients)
     CHECK(has_warning(&d, "ECDSA issuer changes from CN=Guard Root to CN=Other Root"));
     CHECK_INT(cs_diag_count(&d, CS_ERROR), 0);
     CHECK_CONTAINS(g.notes, "ECDSA curve changes from P-256 to P-384");
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
     cs_snapshot_release(cand);
 }
@@ -200,7 +202,7 @@ static void profiles_only(SSL_CTX **clients)
     CHECK_STR(g.reasons, "");
     CHECK(lost(&g, "modern-tls13"));
     CHECK(g.n_profiles_lost > 0);
-    cs_guard_clear(&g);
+    cs__guard_clear(&g);
     cs_diag_free(&d);
     cs_snapshot_release(live);
     cs_snapshot_release(cand);
@@ -240,7 +242,7 @@ int main(void)
     CHECK(rsa != NULL);
     leaf("rsa", "rsa:2048", "a.test", &root);
     leaf("ec", "ec:P-256", "a.test", &root);
-    SSL_CTX **clients = cs_coverage_clients_new();
+    SSL_CTX **clients = cs__coverage_clients_new();
     struct cs_snapshot *live = site_of("rsa,ec", NULL);
     CHECK(clients && live);
     if (clients && live) {
@@ -250,7 +252,7 @@ int main(void)
         profiles_only(clients);
     }
     cs_snapshot_release(live);
-    cs_coverage_clients_free(clients);
+    cs__coverage_clients_free(clients);
     EVP_PKEY_free(rsa);
     cg_ca_free(&root);
     cg_ca_free(&other);

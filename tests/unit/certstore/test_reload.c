@@ -11,7 +11,8 @@
  * Deleted files (documented choice, see cs_reload.c): a deleted certificate file is KEPT,
  * a key file missing next to its certificate is PENDING. */
 #include "cs.h"
-#include "cs_internal.h" /* cs_snapshot_row */
+#include "cs_site_int.h"
+#include "cs_snapshot_int.h"
 #include "certgen.h"
 #include "tt.h"
 
@@ -334,7 +335,7 @@ static void refusals(const struct cs_conf *conf, struct cs_snapshot **live)
  * no-SNI profile lands on it in both). */
 static void same_row(const struct cs_snapshot *s)
 {
-    const unsigned char *row = cs_snapshot_row(s, 0);
+    const unsigned char *row = cs__snapshot_row(s, 0);
     struct cs_coverage cov;
     CHECK(row != NULL);
     if (!row || cs_coverage_run(s, &cov) != 0)
@@ -486,19 +487,19 @@ static void unchanged(const struct cs_conf *conf, struct cs_snapshot **live)
  * tls.crt: those are named with their lineage or secret directory. */
 static void cert_names(void)
 {
-    CHECK_STR(cs_cert_name("/etc/twofold/a-rsa.crt"), "a-rsa.crt");
-    CHECK_STR(cs_cert_name("/etc/letsencrypt/live/example.org/fullchain.pem"),
+    CHECK_STR(cs__cert_name("/etc/twofold/a-rsa.crt"), "a-rsa.crt");
+    CHECK_STR(cs__cert_name("/etc/letsencrypt/live/example.org/fullchain.pem"),
               "live/example.org/fullchain.pem");
-    CHECK_STR(cs_cert_name("/etc/letsencrypt/live/example.org/privkey.pem"),
+    CHECK_STR(cs__cert_name("/etc/letsencrypt/live/example.org/privkey.pem"),
               "live/example.org/privkey.pem");
-    CHECK_STR(cs_cert_name("live/x/fullchain.pem"), "live/x/fullchain.pem");
-    CHECK_STR(cs_cert_name("/srv/certs/shop/fullchain.pem"), "shop/fullchain.pem");
-    CHECK_STR(cs_cert_name("/var/run/secrets/site-a/tls.crt"), "site-a/tls.crt");
-    CHECK_STR(cs_cert_name("/mnt/site-a/..data/tls.key"), "site-a/..data/tls.key");
-    CHECK_STR(cs_cert_name("fullchain.pem"), "fullchain.pem");
-    CHECK_STR(cs_cert_name("/fullchain.pem"), "fullchain.pem");
-    CHECK_STR(cs_cert_name("x/fullchain.pem"), "x/fullchain.pem");
-    CHECK_STR(cs_cert_name(""), "");
+    CHECK_STR(cs__cert_name("live/x/fullchain.pem"), "live/x/fullchain.pem");
+    CHECK_STR(cs__cert_name("/srv/certs/shop/fullchain.pem"), "shop/fullchain.pem");
+    CHECK_STR(cs__cert_name("/var/run/secrets/site-a/tls.crt"), "site-a/tls.crt");
+    CHECK_STR(cs__cert_name("/mnt/site-a/..data/tls.key"), "site-a/..data/tls.key");
+    CHECK_STR(cs__cert_name("fullchain.pem"), "fullchain.pem");
+    CHECK_STR(cs__cert_name("/fullchain.pem"), "fullchain.pem");
+    CHECK_STR(cs__cert_name("x/fullchain.pem"), "x/fullchain.pem");
+    CHECK_STR(cs__cert_name(""), "");
 }
 
 /* The summary's counts use the per-site lines' words: a pending site is counted pending

@@ -10,7 +10,7 @@
  * - alerts: versions below our minimum, TLS_FALLBACK_SCSV, malformed lists, no usable
  *   certificate - each with its alert byte and cs_ssl_fail reason;
  * - property: random hellos (fixed seed, bounded count) - prediction == real outcome. */
-#include "cs_internal.h"
+#include "cs_cert_int.h"
 #include "certgen.h"
 #include "tt.h"
 
@@ -284,7 +284,7 @@ static void fixture_init(struct fixture *f, bool legacy, bool strict)
     cg_site_cert(sc, cg_path(dir, "ec.crt"), cg_path(dir, "ec.key"));
     CHECK_INT(cs_snapshot_build(&conf, NULL, &d, &f->snap), 0);
     f->alone = SSL_CTX_new(TLS_server_method());
-    CHECK_INT(cs_ctx_apply_policy(f->alone, &conf, &d), 0);
+    CHECK_INT(cs__ctx_apply_policy(f->alone, &conf, &d), 0);
     const struct cs_site *site = cs_snapshot_site(f->snap, 0);
     for (size_t i = 0; i < site->n_certs; i++)
         CHECK_INT(
