@@ -1,7 +1,7 @@
 /* The main thread's state (struct px_server), owned by server.c (startup, signals,
  * shutdown) and read and written by the other control files: reload (building and
- * publishing snapshots), ops (watcher, ticket rotation) and admin_api (the admin
- * endpoint). Everything here is touched on the main thread only. */
+ * publishing snapshots) and admin_api (the admin endpoint). Everything here is touched on the main
+ * thread only. */
 #ifndef TWOFOLD_PX_SERVER_INTERNAL_H
 #define TWOFOLD_PX_SERVER_INTERNAL_H
 
@@ -54,9 +54,13 @@ struct px_server {
 
     struct px_collect *collects; /* /metrics collections in flight */
 
-    struct px_watch *watch;     /* certificate watcher (ops.c), NULL when watch = off */
+    struct px_watch *watch;     /* certificate watcher (server.c), NULL when watch = off */
     struct px_tickets *tickets; /* session ticket keys, outside snapshots */
     uv_timer_t ticket_timer;
 };
+
+/* Re-arms the certificate watcher over the files of the live snapshot (after a reload);
+ * a no-op when watch = off or while draining. */
+void px_server_watch_refresh(struct px_server *s);
 
 #endif

@@ -20,7 +20,6 @@
 #include "px_json.h"
 #include "px_notify.h"
 #include "px_reload.h"
-#include "px_ops.h"
 #include "px_admin_api.h"
 
 #include <stdlib.h>
@@ -286,7 +285,7 @@ static void reload_done(uv_work_t *req, int status)
     s->reloads[r.outcome]++;
     px_reload_result_free(&s->last_reload);
     s->last_reload = r;
-    px_ops_watch_refresh(s); /* the set of files in use may have changed */
+    px_server_watch_refresh(s); /* the set of files in use may have changed */
     px_notify_ready();
     px_notify_status("serving generation %llu; last reload %s", (unsigned long long)r.generation,
                      px_reload_outcome_name(r.outcome));
