@@ -15,6 +15,7 @@
 
 struct px_server;
 struct px_admin_req;
+struct px_msg;
 
 enum px_reload_outcome {
     PX_RELOAD_APPLIED = 0, /* exit code of `twofold reload` too */
@@ -62,7 +63,25 @@ void px_log_findings_at(const struct cs_diag *d, enum px_log_level floor);
 /* The config file half of a reload (reload_config.c). */
 int px_reload_read_config(struct px_server *s, struct px_config **out,
                           struct px_config_errors *errs);
-int px_reload_publish_config(struct px_server *s, struct px_config *nc, struct cs_snapshot *snap,
-                             char *err, size_t errlen);
+
+/* What a publish needs, all prepared: the snapshot and config it installs and one message
+ * per worker with every allocation and bind already done. */
+struct px_reload_prep {
+    struct cs_snapshot *snap; /* one reference, installed as the live snapshot */
+    struct px_config *cfg;    /* a re-read config (one reference), or NULL */
+    struct px_msg **msgs;     /* one per worker; NULL: nothing to post (nothing changed) */
+    size_t n_msgs;
+};
+/* Before the decision to publish snap (one reference) and nc (a re-read config or NULL):
+ * binds nc's new listeners and prepares every worker's message. -1 with err filled (which
+ * listener, or out of memory): nothing changed, snap and nc stay the caller's. On 0 the
+ * prep holds them until px_reload_publish (or px_reload_prep_discard, which gives them
+ * back to the caller). */
+int px_reload_prepare(struct px_server *s, struct cs_snapshot *snap, struct px_config *nc,
+                      struct px_reload_prep *p, char *err, size_t errlen);
+/* Publishes a prepared reload; only moves pointers, cannot fail. Takes everything p holds. */
+void px_reload_publish(struct px_server *s, struct px_reload_prep *p);
+/* Frees p's messages (closing their sockets); snap and cfg stay the caller's. */
+void px_reload_prep_discard(struct px_reload_prep *p);
 
 #endif

@@ -152,32 +152,15 @@ static void reload_build(uv_work_t *req)
         cs_snapshot_rebuild(conf, s->snap, &s->reload_diag, &s->reload_report, &s->reload_result);
 }
 
-/* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only
- * when a new listener cannot be bound: then nothing changes. A snapshot that is the live
- * one (nothing changed) is not posted; a re-read config still is, with it. */
-static int publish(struct px_server *s, struct cs_snapshot *snap)
+/* Everything that can fail happens here, before the decision to publish: a listener that
+ * cannot be bound (or no memory for the messages) fails the reload, and nothing changes. */
+static int prepare(struct px_server *s, struct px_reload_prep *p)
 {
-    if (snap == s->snap && !s->reload_cfg) {
-        cs_snapshot_release(snap); /* the rebuild's reference */
+    char err[256] = "";
+    if (px_reload_prepare(s, s->reload_result, s->reload_cfg, p, err, sizeof err) == 0)
         return 0;
-    }
-    if (s->reload_cfg) {
-        char err[256] = "";
-        if (px_reload_publish_config(s, s->reload_cfg, snap, err, sizeof err) != 0) {
-            cs_diag_add(&s->reload_diag, CS_ERROR, NULL, NULL,
-                        "config reload rejected: listener %s", err);
-            px_config_release(s->reload_cfg);
-            s->reload_cfg = NULL;
-            return -1;
-        }
-        s->reload_cfg = NULL; /* now s->cfg */
-    } else {
-        for (unsigned i = 0; i < s->n_workers; i++)
-            px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
-    }
-    cs_snapshot_release(s->snap);
-    s->snap = snap;
-    return 0;
+    cs_diag_add(&s->reload_diag, CS_ERROR, NULL, NULL, "config reload rejected: listener %s", err);
+    return -1;
 }
 
 static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
@@ -264,18 +247,20 @@ static void reload_done(uv_work_t *req, int status)
     struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
     r.trigger = s->reload_trigger;
     r.outcome = outcome_of(s, status);
+    struct px_reload_prep prep;
+    if (r.outcome != PX_RELOAD_FAILED && prepare(s, &prep) != 0)
+        r.outcome = PX_RELOAD_FAILED;
+    /* the decision: from here on nothing can fail */
     r.changed = r.outcome != PX_RELOAD_FAILED && s->reload_result != s->snap;
     r.reread = r.outcome != PX_RELOAD_FAILED && s->reload_cfg;
-    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0) {
-        r.outcome = PX_RELOAD_FAILED;
-        r.changed = r.reread = false;
-    }
-    if (r.outcome == PX_RELOAD_FAILED) {
+    if (r.outcome != PX_RELOAD_FAILED) {
+        px_reload_publish(s, &prep);
+    } else {
         cs_snapshot_release(s->reload_result);
         px_config_release(s->reload_cfg);
-        s->reload_cfg = NULL;
     }
     s->reload_result = NULL;
+    s->reload_cfg = NULL;
     r.generation = cs_snapshot_generation(s->snap);
     bool retrying = schedule_retry(s);
     log_outcome(s, &r);
