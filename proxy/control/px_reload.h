@@ -14,7 +14,6 @@
 #include "px_log.h"
 
 struct px_server;
-struct px_admin_req;
 struct px_msg;
 
 enum px_reload_outcome {
@@ -44,16 +43,25 @@ struct px_reload_result {
     size_t n_sites;
 };
 
-/* An admin request waiting for a reload to finish. */
+/* Called once, on the main thread, when the reload a start asked for has settled (after
+ * its retries, if a renewal was half-written): r is the last reload's result; r->seq == 0
+ * when none ran because the server is shutting down; r == NULL when the caller could not
+ * be queued (out of memory). The reload layer answers nobody itself: whoever waits (the
+ * admin endpoint's POST /reload) renders r. */
+typedef void (*px_reload_done_cb)(const struct px_reload_result *r, void *arg);
+
+/* One caller waiting for a reload to settle. */
 struct px_reload_waiter {
     struct px_reload_waiter *next;
-    struct px_admin_req *req;
+    px_reload_done_cb done;
+    void *arg;
 };
 
-/* reread re-reads the config file too (SIGHUP, POST /reload); the watcher
- * and retries reload certificates only. */
-void px_reload_start(struct px_server *s, const char *trigger, bool reread,
-                     struct px_admin_req *waiter);
+/* reread re-reads the config file too (SIGHUP, POST /reload); the watcher and retries
+ * reload certificates only. done (NULL: nobody waits) is called once with the outcome of
+ * a build that starts after this call. */
+void px_reload_start(struct px_server *s, const char *trigger, bool reread, px_reload_done_cb done,
+                     void *arg);
 void px_reload_result_free(struct px_reload_result *r);
 void px_log_findings(const struct cs_diag *d);
 /* The same, no finding logged at a more severe level than floor (PX_LOG_DEBUG: all at

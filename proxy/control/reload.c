@@ -15,12 +15,10 @@
  */
 #include "px_server_internal.h"
 
-#include "px_admin.h"
 #include "px_log.h"
 #include "px_json.h"
 #include "px_notify.h"
 #include "px_reload.h"
-#include "px_admin_api.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +174,7 @@ static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
 static void on_retry(uv_timer_t *t)
 {
     struct px_server *s = t->data;
-    px_reload_start(s, "retry", false, NULL);
+    px_reload_start(s, "retry", false, NULL, NULL);
 }
 
 /* A half-written renewal: retry later, unless the 30 s are over. Returns true when a
@@ -240,6 +238,17 @@ static void log_outcome(const struct px_server *s, const struct px_reload_result
            r->changed ? "" : " (the same certificates keep serving)", counts);
 }
 
+/* Hands every waiter on list the last reload's outcome and frees the list. */
+static void answer(struct px_server *s, struct px_reload_waiter *list)
+{
+    while (list) {
+        struct px_reload_waiter *next = list->next;
+        list->done(&s->last_reload, list->arg);
+        free(list);
+        list = next;
+    }
+}
+
 static void reload_done(uv_work_t *req, int status)
 {
     struct px_server *s = req->data;
@@ -281,32 +290,33 @@ static void reload_done(uv_work_t *req, int status)
             tail = &(*tail)->next;
         *tail = s->waiting_now;
     } else {
-        px_admin_api_reload_answer(s, s->waiting_retry);
+        answer(s, s->waiting_retry);
         s->waiting_retry = NULL;
-        px_admin_api_reload_answer(s, s->waiting_now);
+        answer(s, s->waiting_now);
     }
     s->waiting_now = NULL;
     if (s->reload_again && s->stop_signals == 0) {
         s->reload_again = false;
         bool reread = s->reload_next_reread;
         s->reload_next_reread = false;
-        px_reload_start(s, s->reload_next_trigger, reread, NULL);
+        px_reload_start(s, s->reload_next_trigger, reread, NULL, NULL);
     } else if (s->stop_signals) {
-        px_admin_api_reload_answer(s, s->waiting_next); /* shutting down: answer now */
+        answer(s, s->waiting_next); /* shutting down: answer now */
         s->waiting_next = NULL;
-        px_admin_api_reload_answer(s, s->waiting_retry);
+        answer(s, s->waiting_retry);
         s->waiting_retry = NULL;
     }
 }
 
-static void add_waiter(struct px_reload_waiter **list, struct px_admin_req *req)
+static void add_waiter(struct px_reload_waiter **list, px_reload_done_cb done, void *arg)
 {
     struct px_reload_waiter *w = calloc(1, sizeof *w);
     if (!w) {
-        px_admin_respond(req, 500, NULL, "out of memory\n", 14);
+        done(NULL, arg); /* cannot wait: out of memory */
         return;
     }
-    w->req = req;
+    w->done = done;
+    w->arg = arg;
     w->next = *list;
     *list = w;
 }
@@ -339,26 +349,26 @@ static void config_rejected(struct px_server *s, const char *trigger,
     px_reload_result_free(&s->last_reload);
     s->last_reload = r;
     px_notify_ready();
-    px_admin_api_reload_answer(s, s->waiting_now);
+    answer(s, s->waiting_now);
     s->waiting_now = NULL;
 }
 
-void px_reload_start(struct px_server *s, const char *trigger, bool reread,
-                     struct px_admin_req *waiter)
+void px_reload_start(struct px_server *s, const char *trigger, bool reread, px_reload_done_cb done,
+                     void *arg)
 {
     if (s->reload_running) {
         /* coalesce: exactly one more build after this one */
         s->reload_again = true;
         s->reload_next_trigger = trigger;
         s->reload_next_reread |= reread;
-        if (waiter)
-            add_waiter(&s->waiting_next, waiter);
+        if (done)
+            add_waiter(&s->waiting_next, done, arg);
         return;
     }
     uv_timer_stop(&s->retry_timer); /* this build is the retry */
     /* waiters queued for "the next build" are answered by this one */
-    if (waiter)
-        add_waiter(&s->waiting_next, waiter);
+    if (done)
+        add_waiter(&s->waiting_next, done, arg);
     s->waiting_now = s->waiting_next;
     s->waiting_next = NULL;
     px_notify_reloading();

@@ -38,7 +38,7 @@ static void on_watch(void *arg)
 {
     struct px_server *s = arg;
     px_debug("certificate files changed: reloading"); /* the reload logs what changed */
-    px_reload_start(s, "watch", false, NULL);
+    px_reload_start(s, "watch", false, NULL, NULL);
 }
 
 /* Every configured certificate file and directory, and every file the live snapshot
@@ -164,7 +164,7 @@ static void on_hup(uv_signal_t *h, int signum)
 {
     struct px_server *s = h->data;
     px_info("SIGHUP: reloading the configuration and certificates");
-    px_reload_start(s, "SIGHUP", true, NULL);
+    px_reload_start(s, "SIGHUP", true, NULL, NULL);
 }
 
 /* Runs on a worker thread as it exits. */
