@@ -146,7 +146,7 @@ static void handler(struct px_admin_req *req, void *arg)
         if (s->stop_signals)
             px_admin_respond(req, 503, NULL, "shutting down\n", 14);
         else
-            px_reload_start(s, "admin", true, reload_answer, req);
+            px_reload_start(&s->reload, "admin", true, reload_answer, req);
     } else if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/certs") ||
                !strcmp(req->path, "/metrics") || !strcmp(req->path, "/reload") ||
                !strcmp(req->path, "/debug/failed-hellos")) {

@@ -7,9 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <uv.h>
 
 #include "cs.h"
 #include "px_buf.h"
+#include "px_check.h"
 #include "px_config.h"
 #include "px_log.h"
 
@@ -57,10 +59,56 @@ struct px_reload_waiter {
     void *arg;
 };
 
+#define PX_RELOAD_MAGIC 0x72656c31u
+
+/* idle -> building (the thread pool runs the snapshot build) -> publishing (main thread:
+ * prepare, decide, publish, report) -> idle. A config file with errors goes from idle
+ * back to idle without a build. */
+enum px_reload_state {
+    PX_RELOAD_IDLE,
+    PX_RELOAD_BUILDING,
+    PX_RELOAD_PUBLISHING,
+};
+
+/* The reload machinery's own state, owned by reload.c; embedded in the server it
+ * reloads (s), whose live snapshot and config it replaces. Main thread only, except
+ * that a build on the thread pool writes result, diag, report and rc. At most one build
+ * at a time; triggers during a build queue exactly one more. */
+struct px_reload {
+    PX_MAGIC_FIELD;
+    struct px_server *s;
+    enum px_reload_state state;
+    bool again; /* a trigger arrived during the build: one more follows */
+    uv_work_t work;
+    struct cs_snapshot *result; /* the build's snapshot (one reference), or NULL */
+    struct cs_diag diag;
+    struct cs_reload_report report;
+    int rc;
+    struct px_config *cfg; /* a re-read config the running build uses, or NULL */
+    bool next_reread;      /* the queued build re-reads the config file */
+    const char *trigger, *next_trigger;
+    uv_timer_t retry_timer; /* half-written renewals: retry with backoff */
+    uint64_t retry_since;   /* loop time of the first PENDING result, 0: none */
+    unsigned retry_delay_ms;
+    struct px_reload_waiter *waiting_now;   /* answered by the running build */
+    struct px_reload_waiter *waiting_next;  /* answered by the queued build */
+    struct px_reload_waiter *waiting_retry; /* answered when the retries settle */
+    struct px_reload_result last;           /* what the last reload did */
+    uint64_t counts[3];                     /* reloads by outcome */
+};
+
+/* Main thread, before any start: s's loop gets the retry timer. */
+void px_reload_init(struct px_reload *r, struct px_server *s);
+/* Closes the retry timer (its close callback runs on the next loop turn). */
+void px_reload_stop(struct px_reload *r);
+/* After the loop has run the close callbacks: frees the last result and a re-read
+ * config still held. */
+void px_reload_free(struct px_reload *r);
+
 /* reread re-reads the config file too (SIGHUP, POST /reload); the watcher and retries
  * reload certificates only. done (NULL: nobody waits) is called once with the outcome of
  * a build that starts after this call. */
-void px_reload_start(struct px_server *s, const char *trigger, bool reread, px_reload_done_cb done,
+void px_reload_start(struct px_reload *r, const char *trigger, bool reread, px_reload_done_cb done,
                      void *arg);
 void px_reload_result_free(struct px_reload_result *r);
 void px_log_findings(const struct cs_diag *d);

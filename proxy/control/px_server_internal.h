@@ -33,24 +33,7 @@ struct px_server {
     unsigned stop_signals;
     time_t started;
 
-    /* reload: at most one build at a time; triggers during a build queue one more */
-    bool reload_running, reload_again;
-    uv_work_t reload_work;
-    struct cs_snapshot *reload_result;
-    struct cs_diag reload_diag;
-    struct cs_reload_report reload_report;
-    struct px_config *reload_cfg; /* a re-read config the running build uses, or NULL */
-    bool reload_next_reread;      /* the queued build re-reads the config file */
-    int reload_rc;
-    uv_timer_t retry_timer; /* half-written renewals: retry with backoff */
-    uint64_t retry_since;   /* loop time of the first PENDING result, 0: none */
-    unsigned retry_delay_ms;
-    struct px_reload_waiter *waiting_retry; /* answered when the retries settle */
-    const char *reload_trigger, *reload_next_trigger;
-    struct px_reload_waiter *waiting_now;  /* answered by the running build */
-    struct px_reload_waiter *waiting_next; /* answered by the queued build */
-    struct px_reload_result last_reload;
-    uint64_t reloads[3]; /* by outcome */
+    struct px_reload reload; /* reload.c's state */
 
     struct px_collect *collects; /* /metrics collections in flight */
 

@@ -38,7 +38,7 @@ static void on_watch(void *arg)
 {
     struct px_server *s = arg;
     px_debug("certificate files changed: reloading"); /* the reload logs what changed */
-    px_reload_start(s, "watch", false, NULL, NULL);
+    px_reload_start(&s->reload, "watch", false, NULL, NULL);
 }
 
 /* Every configured certificate file and directory, and every file the live snapshot
@@ -164,7 +164,7 @@ static void on_hup(uv_signal_t *h, int signum)
 {
     struct px_server *s = h->data;
     px_info("SIGHUP: reloading the configuration and certificates");
-    px_reload_start(s, "SIGHUP", true, NULL, NULL);
+    px_reload_start(&s->reload, "SIGHUP", true, NULL, NULL);
 }
 
 /* Runs on a worker thread as it exits. */
@@ -186,7 +186,7 @@ static void on_worker_exit_main(uv_async_t *a)
     uv_close((uv_handle_t *)&s->sig_usr1, NULL);
     uv_close((uv_handle_t *)&s->worker_exit, NULL);
     uv_close((uv_handle_t *)&s->collect_done, NULL);
-    uv_close((uv_handle_t *)&s->retry_timer, NULL);
+    px_reload_stop(&s->reload);
     px_admin_api_stop(s);
     ops_stop(s);
 }
@@ -272,8 +272,7 @@ static void init_signals(struct px_server *s)
     s->worker_exit.data = s;
     uv_async_init(&s->loop, &s->collect_done, px_admin_api_collect_done);
     s->collect_done.data = s;
-    uv_timer_init(&s->loop, &s->retry_timer);
-    s->retry_timer.data = s;
+    px_reload_init(&s->reload, s);
 }
 
 static void log_started(const struct px_server *s)
@@ -296,12 +295,11 @@ static void server_free(struct px_server *s)
     px_access_log_close(s->access_log);
     cs_snapshot_release(s->snap);
     s->snap = NULL;
-    px_reload_result_free(&s->last_reload);
+    px_reload_free(&s->reload);
     ops_stop(s);
     uv_run(&s->loop, UV_RUN_DEFAULT); /* close callbacks of the watcher and timers */
     px_tickets_free(s->tickets);      /* after every context using it is gone */
     uv_loop_close(&s->loop);
-    px_config_release(s->reload_cfg);
     px_config_release(s->cfg);
 }
 
