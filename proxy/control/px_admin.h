@@ -4,7 +4,8 @@
  * closes after sending it (simple and robust; admin traffic is rare). Limits: request head
  * PX_ADMIN_HEAD_MAX bytes (else 431), body PX_ADMIN_BODY_MAX bytes (else 413), the whole
  * request must arrive within PX_ADMIN_TIMEOUT_MS (else the connection is closed), at most
- * PX_ADMIN_MAX_CONNS connections at once (more are closed at accept). Parsed by llhttp.
+ * PX_ADMIN_MAX_CONNS connections at once (more are closed at accept). Parsed by the HTTP/1
+ * layer (px_h1), so the admin endpoint gets the same head validation as proxied requests.
  *
  * Authentication: when a token is set, every request needs "Authorization: Bearer TOKEN"
  * (compared in constant time) or gets 401 without reaching the handler.
