@@ -13,6 +13,7 @@
 #include "px_check.h"
 #include "px_list.h"
 
+#include <assert.h>
 #include <llhttp.h> /* HTTP_HEAD, the method ids px_h1 reports */
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@
 
 #define LINGER_MS 2000 /* after the response, how long to drain the client's input */
 
+/* READING -> HANDLING -> RESPONDED, READING -> RESPONDED (an error answered without the
+ * handler), any -> CLOSING (once; conn_close ignores a second call). */
 enum cstate { C_READING, C_HANDLING, C_RESPONDED, C_CLOSING };
 
 #define ADMIN_CONN_MAGIC 0x61646d63u
@@ -235,6 +238,7 @@ static int send_response(struct admin_conn *c, int status, const char *ctype, co
     memcpy(c->wbuf, head, (size_t)hl);
     if (len)
         memcpy(c->wbuf + hl, body, len);
+    assert(c->state == C_READING || c->state == C_HANDLING);
     c->state = C_RESPONDED;
     uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
     uv_buf_t buf = uv_buf_init(c->wbuf, (unsigned)((size_t)hl + len));
@@ -298,7 +302,7 @@ static void dispatch(struct admin_conn *c)
     c->method = c->url = NULL; /* now the request's */
     c->body = (struct px_buf){0};
     c->req = req;
-    c->state = C_HANDLING;
+    PX_TRANSITION(c, state, C_READING, C_HANDLING);
     uv_timer_stop(&c->timer); /* the handler may take its time */
     c->admin->handler(req, c->admin->arg);
 }
