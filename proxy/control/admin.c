@@ -293,6 +293,7 @@ static void dispatch(struct admin_conn *c)
     char *q = strchr(c->url, '?');
     if (q)
         *q++ = '\0';
+    req->magic = PX_ADMIN_REQ_MAGIC;
     req->method = c->method;
     req->path = c->url;
     req->query = q ? q : "";
@@ -378,6 +379,7 @@ static void on_connection(uv_stream_t *server, int status)
 int px_admin_respond(struct px_admin_req *req, int status, const char *content_type,
                      const void *body, size_t len)
 {
+    PX_CHECK(req, PX_ADMIN_REQ_MAGIC);
     struct admin_conn *c = req->conn;
     int rc = -1;
     if (c) {
@@ -387,6 +389,7 @@ int px_admin_respond(struct px_admin_req *req, int status, const char *content_t
     free((char *)req->method);
     free((char *)req->path);
     free((char *)req->body);
+    req->magic = 0;
     free(req);
     return rc;
 }

@@ -89,7 +89,8 @@ static void render_hellos(struct px_server *s, struct px_collect *c, struct px_b
 
 void px_admin_api_collect_done(uv_async_t *a)
 {
-    struct px_server *s = a->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)a->data, PX_SERVER_MAGIC);
     struct px_collect **pp = &s->collects;
     while (*pp) {
         struct px_collect *c = *pp;
@@ -113,7 +114,8 @@ void px_admin_api_collect_done(uv_async_t *a)
 /* POST /reload's answer once the reload has settled (px_reload_done_cb). */
 static void reload_answer(const struct px_reload_result *r, void *arg)
 {
-    struct px_admin_req *req = arg;
+    struct px_admin_req *req;
+    PX_CAST(req, (struct px_admin_req *)arg, PX_ADMIN_REQ_MAGIC);
     if (!r) {
         px_admin_respond(req, 500, NULL, "out of memory\n", 14);
         return;
@@ -129,7 +131,8 @@ static void reload_answer(const struct px_reload_result *r, void *arg)
 
 static void handler(struct px_admin_req *req, void *arg)
 {
-    struct px_server *s = arg;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)arg, PX_SERVER_MAGIC);
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (strcmp(req->path, "/healthz") == 0 && get) {
         if (s->stop_signals)

@@ -36,7 +36,10 @@ struct px_admin;
 struct admin_conn;
 
 /* Read-only for the handler. All strings are NUL-terminated. */
+#define PX_ADMIN_REQ_MAGIC 0x61726571u
+
 struct px_admin_req {
+    unsigned magic;     /* PX_ADMIN_REQ_MAGIC while the request is live */
     const char *method; /* "GET", "POST", ... */
     const char *path;   /* "/reload" (percent-encoding left as sent) */
     const char *query;  /* "verbose=1", "" when none */

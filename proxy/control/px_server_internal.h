@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "cs.h"
+#include "px_check.h"
 #include "px_config.h"
 #include "px_reload.h"
 #include "px_worker.h"
@@ -18,7 +19,10 @@ struct px_admin;
 struct px_admin_req;
 struct px_access_log;
 
+#define PX_SERVER_MAGIC 0x73727672u
+
 struct px_server {
+    PX_MAGIC_FIELD;
     struct px_config *cfg;
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;

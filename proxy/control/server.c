@@ -36,7 +36,8 @@
 
 static void on_watch(void *arg)
 {
-    struct px_server *s = arg;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)arg, PX_SERVER_MAGIC);
     px_debug("certificate files changed: reloading"); /* the reload logs what changed */
     px_reload_start(&s->reload, "watch", false, NULL, NULL);
 }
@@ -95,7 +96,8 @@ void px_server_watch_refresh(struct px_server *s)
 
 static void on_ticket_timer(uv_timer_t *t)
 {
-    struct px_server *s = t->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)t->data, PX_SERVER_MAGIC);
     if (s->cfg->ticket_key_file) {
         char err[256];
         if (px_tickets_reload_file(s->tickets, err, sizeof err) != 0)
@@ -137,7 +139,8 @@ static void ops_stop(struct px_server *s)
 
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
-    struct px_server *s = h->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)h->data, PX_SERVER_MAGIC);
     s->stop_signals++;
     enum px_msg_type type = s->stop_signals == 1 ? PX_MSG_DRAIN : PX_MSG_ABORT;
     px_info("%s: %s", strsignal(signum),
@@ -152,7 +155,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 
 static void on_usr1(uv_signal_t *h, int signum)
 {
-    struct px_server *s = h->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)h->data, PX_SERVER_MAGIC);
     char err[256];
     if (px_access_log_reopen(s->access_log, err, sizeof err) != 0)
         px_err("SIGUSR1: %s (still writing to the old file)", err);
@@ -162,7 +166,8 @@ static void on_usr1(uv_signal_t *h, int signum)
 
 static void on_hup(uv_signal_t *h, int signum)
 {
-    struct px_server *s = h->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)h->data, PX_SERVER_MAGIC);
     px_info("SIGHUP: reloading the configuration and certificates");
     px_reload_start(&s->reload, "SIGHUP", true, NULL, NULL);
 }
@@ -170,14 +175,16 @@ static void on_hup(uv_signal_t *h, int signum)
 /* Runs on a worker thread as it exits. */
 static void on_worker_exit(struct px_worker *w, void *arg)
 {
-    struct px_server *s = arg;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)arg, PX_SERVER_MAGIC);
     atomic_fetch_add(&s->exited, 1);
     uv_async_send(&s->worker_exit);
 }
 
 static void on_worker_exit_main(uv_async_t *a)
 {
-    struct px_server *s = a->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)a->data, PX_SERVER_MAGIC);
     if (atomic_load(&s->exited) < s->n_workers)
         return;
     uv_close((uv_handle_t *)&s->sig_term, NULL);
@@ -307,6 +314,7 @@ int px_server_run(struct px_config *cfg)
 {
     struct px_server s;
     memset(&s, 0, sizeof s);
+    s.magic = PX_SERVER_MAGIC;
     s.cfg = cfg;
     s.n_workers = cfg->workers ? cfg->workers : 1;
     px_log_set_level((enum px_log_level)cfg->log_level);
