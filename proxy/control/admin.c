@@ -1,17 +1,20 @@
 /* Admin HTTP/1.1 server; see px_admin.h.
  *
- * A connection goes READING (llhttp parses, limits enforced) -> HANDLING (the handler owns
- * the request until px_admin_respond) -> RESPONDED (response written, write side shut
- * down, input drained until EOF so that unread input does not turn the close into a reset
- * that destroys the response) -> CLOSING. The request object is separate from the
- * connection: closing the connection only clears req->conn, and px_admin_respond() frees
- * the request, so a late answer never touches freed memory.
+ * A connection goes READING (the HTTP/1 layer's parser, px_h1, parses within the limits) ->
+ * HANDLING (the handler owns the request until px_admin_respond) -> RESPONDED (response written,
+ * write side shut down, input drained until EOF so that unread input does not turn the close into a
+ * reset that destroys the response) -> CLOSING. The request object is separate from the connection:
+ * closing the connection only clears req->conn, and px_admin_respond() frees the request, so a late
+ * answer never touches freed memory.
  */
 #include "px_admin.h"
 #include "px_http1.h"
+#include "px_buf.h"
+#include "px_check.h"
 #include "px_list.h"
 
-#include <llhttp.h>
+#include <assert.h>
+#include <llhttp.h> /* HTTP_HEAD, the method ids px_h1 reports */
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,32 +23,37 @@
 
 #define LINGER_MS 2000 /* after the response, how long to drain the client's input */
 
+/* READING -> HANDLING -> RESPONDED, READING -> RESPONDED (an error answered without the
+ * handler), any -> CLOSING (once; conn_close ignores a second call). */
 enum cstate { C_READING, C_HANDLING, C_RESPONDED, C_CLOSING };
 
+#define ADMIN_CONN_MAGIC 0x61646d63u
+#define ADMIN_MAGIC      0x61646d31u
+
 struct admin_conn {
+    PX_MAGIC_FIELD;
     uv_tcp_t tcp;     /* data = this */
     uv_timer_t timer; /* data = this; request timeout, then linger */
     uv_write_t wreq;
     uv_shutdown_t sreq;
     struct px_admin *admin;
-    struct px_list link; /* in a->conns */
-    llhttp_t parser;     /* data = this */
+    struct px_list link;         /* in a->conns */
+    struct px_h1_parser *parser; /* ud = this */
     enum cstate state;
     int open_handles;
     int fail_status; /* set by parser callbacks: 413 ... */
-    size_t head_seen;
-    bool headers_done, msg_done, in_auth, auth_seen, auth_dup;
+    bool msg_done, auth_dup;
     bool head_method; /* HEAD: the response carries no body */
-    char field[16];
-    size_t field_len; /* may exceed sizeof(field): then it is not a name we look for */
-    char *url, *auth, *body;
-    size_t url_len, auth_len, body_len, body_cap;
+    char *method, *url, *auth;
+    size_t auth_len;
+    struct px_buf body;
     struct px_admin_req *req; /* while HANDLING */
     char *wbuf;
     char rbuf[4096];
 };
 
 struct px_admin {
+    PX_MAGIC_FIELD;
     uv_loop_t *loop;
     uv_tcp_t listener; /* data = this */
     char *token;       /* NULL: no authentication */
@@ -59,109 +67,74 @@ struct px_admin {
     void *closed_arg;
 };
 
-/* Appends a span to a NUL-terminated heap string. 0 or -1. */
-static int append(char **s, size_t *len, const char *at, size_t n)
-{
-    char *p = realloc(*s, *len + n + 1);
-    if (!p)
-        return -1;
-    memcpy(p + *len, at, n);
-    *len += n;
-    p[*len] = '\0';
-    *s = p;
-    return 0;
-}
+/* ---- the request, through the project's HTTP/1 parser (px_h1) ---- */
 
-/* ---- llhttp callbacks ---- */
+static const struct px_h1_limits admin_limits = {
+    .max_request_line = PX_ADMIN_HEAD_MAX, /* the head limit covers the request line too */
+    .max_head = PX_ADMIN_HEAD_MAX,
+    .max_headers = PX_ADMIN_HEAD_MAX / 4, /* a field line takes at least 4 bytes */
+};
 
-static int on_url(llhttp_t *p, const char *at, size_t n)
+static char *dup_span(const char *p, size_t n)
 {
-    struct admin_conn *c = p->data;
-    return append(&c->url, &c->url_len, at, n);
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n)
-{
-    struct admin_conn *c = p->data;
-    if (c->field_len + n < sizeof(c->field))
-        memcpy(c->field + c->field_len, at, n);
-    c->field_len += n;
-    return 0;
-}
-
-static int on_header_field_complete(llhttp_t *p)
-{
-    struct admin_conn *c = p->data;
-    c->in_auth = c->field_len == 13 && strncasecmp(c->field, "authorization", 13) == 0;
-    if (c->in_auth) {
-        c->auth_dup |= c->auth_seen;
-        c->auth_seen = true;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
     }
-    c->field_len = 0;
-    return 0;
+    return s;
 }
 
-static int on_header_value(llhttp_t *p, const char *at, size_t n)
+/* Keeps what dispatch needs from the head: method, target, the Authorization value
+ * (and whether it came more than once), and refuses an announced body over the limit. */
+static int on_head(void *ud, const struct px_h1_head *h)
 {
-    struct admin_conn *c = p->data;
-    return c->in_auth ? append(&c->auth, &c->auth_len, at, n) : 0;
-}
-
-static int on_header_value_complete(llhttp_t *p)
-{
-    ((struct admin_conn *)p->data)->in_auth = false;
-    return 0;
-}
-
-static int on_headers_complete(llhttp_t *p)
-{
-    struct admin_conn *c = p->data;
-    c->headers_done = true;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > PX_ADMIN_BODY_MAX) {
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)ud, ADMIN_CONN_MAGIC);
+    if (h->body == PX_H1_BODY_LENGTH && h->content_length > PX_ADMIN_BODY_MAX) {
         c->fail_status = 413;
         return -1;
     }
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-    struct admin_conn *c = p->data;
-    if (c->body_len + n > PX_ADMIN_BODY_MAX) {
-        c->fail_status = 413;
+    c->head_method = h->method_id == HTTP_HEAD;
+    c->method = dup_span(h->method, h->method_len);
+    c->url = dup_span(h->target, h->target_len);
+    if (!c->method || !c->url)
         return -1;
-    }
-    if (c->body_len + n + 1 > c->body_cap) {
-        size_t cap = c->body_cap ? c->body_cap : 1024;
-        while (cap < c->body_len + n + 1)
-            cap *= 2;
-        char *b = realloc(c->body, cap);
-        if (!b)
+    for (unsigned i = 0; i < h->n_headers; i++) {
+        const struct px_h1_header *f = &h->headers[i];
+        if (f->name_len != 13 || strncasecmp(f->name, "authorization", 13) != 0)
+            continue;
+        c->auth_dup |= c->auth != NULL;
+        if (!c->auth && !(c->auth = dup_span(f->value, f->value_len)))
             return -1;
-        c->body = b;
-        c->body_cap = cap;
+        c->auth_len = c->auth ? f->value_len : 0;
     }
-    memcpy(c->body + c->body_len, at, n);
-    c->body_len += n;
-    c->body[c->body_len] = '\0';
     return 0;
 }
 
-static int on_message_complete(llhttp_t *p)
+static int on_body(void *ud, const char *at, size_t n)
 {
-    ((struct admin_conn *)p->data)->msg_done = true;
-    return HPE_PAUSED; /* one request per connection: ignore anything after it */
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)ud, ADMIN_CONN_MAGIC);
+    if (c->body.len + n > PX_ADMIN_BODY_MAX) {
+        c->fail_status = 413;
+        return -1;
+    }
+    return px_buf_append(&c->body, at, n);
 }
 
-static const llhttp_settings_t parser_settings = {
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_field_complete = on_header_field_complete,
-    .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
+static int on_end(void *ud)
+{
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)ud, ADMIN_CONN_MAGIC);
+    c->msg_done = true;
+    return 0;
+}
+
+static const struct px_h1_callbacks parser_callbacks = {
+    .on_head = on_head,
     .on_body = on_body,
-    .on_message_complete = on_message_complete,
+    .on_end = on_end,
 };
 
 /* ---- connection lifecycle ---- */
@@ -173,6 +146,7 @@ static void admin_maybe_free(struct px_admin *a)
     void (*closed_cb)(void *) = a->closed_cb;
     void *arg = a->closed_arg;
     free(a->token);
+    a->magic = 0;
     free(a);
     if (closed_cb)
         closed_cb(arg);
@@ -180,16 +154,20 @@ static void admin_maybe_free(struct px_admin *a)
 
 static void conn_closed(uv_handle_t *h)
 {
-    struct admin_conn *c = h->data;
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)h->data, ADMIN_CONN_MAGIC);
     if (--c->open_handles > 0)
         return;
     struct px_admin *a = c->admin;
     px_list_remove(&c->link);
     a->nconns--;
+    px_h1_parser_free(c->parser);
+    free(c->method);
     free(c->url);
     free(c->auth);
-    free(c->body);
+    px_buf_free(&c->body);
     free(c->wbuf);
+    c->magic = 0;
     free(c);
     admin_maybe_free(a);
 }
@@ -209,18 +187,23 @@ static void conn_close(struct admin_conn *c)
 
 static void on_timer(uv_timer_t *t)
 {
-    conn_close(t->data); /* request too slow, or linger over */
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)t->data, ADMIN_CONN_MAGIC);
+    conn_close(c); /* request too slow, or linger over */
 }
 
 static void on_shutdown(uv_shutdown_t *r, int status)
 {
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)r->data, ADMIN_CONN_MAGIC);
     if (status < 0)
-        conn_close(r->data);
+        conn_close(c);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
-    struct admin_conn *c = w->data;
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)w->data, ADMIN_CONN_MAGIC);
     free(c->wbuf);
     c->wbuf = NULL;
     if (status < 0 || c->state == C_CLOSING) {
@@ -255,6 +238,7 @@ static int send_response(struct admin_conn *c, int status, const char *ctype, co
     memcpy(c->wbuf, head, (size_t)hl);
     if (len)
         memcpy(c->wbuf + hl, body, len);
+    assert(c->state == C_READING || c->state == C_HANDLING);
     c->state = C_RESPONDED;
     uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
     uv_buf_t buf = uv_buf_init(c->wbuf, (unsigned)((size_t)hl + len));
@@ -291,7 +275,6 @@ static bool authorized(const struct admin_conn *c)
 /* The request is complete: authenticate, hand it to the handler. */
 static void dispatch(struct admin_conn *c)
 {
-    c->head_method = llhttp_get_method(&c->parser) == HTTP_HEAD;
     if (!authorized(c)) {
         send_error(c, 401, "WWW-Authenticate: Bearer\r\n");
         return;
@@ -301,72 +284,58 @@ static void dispatch(struct admin_conn *c)
         return;
     }
     struct px_admin_req *req = calloc(1, sizeof(*req));
-    char *body = c->body ? c->body : strdup("");
-    if (!req || !body) {
+    size_t body_len = c->body.len;
+    if (!req || px_buf_append(&c->body, "", 1) != 0) { /* NUL-terminated for the handler */
         free(req);
-        if (body != c->body)
-            free(body);
         send_error(c, 500, NULL);
         return;
     }
     char *q = strchr(c->url, '?');
     if (q)
         *q++ = '\0';
-    req->method = llhttp_method_name(llhttp_get_method(&c->parser));
+    req->magic = PX_ADMIN_REQ_MAGIC;
+    req->method = c->method;
     req->path = c->url;
     req->query = q ? q : "";
-    req->body = body;
-    req->body_len = c->body_len;
+    req->body = c->body.data;
+    req->body_len = body_len;
     req->conn = c;
-    c->url = c->body = NULL; /* now the request's */
+    c->method = c->url = NULL; /* now the request's */
+    c->body = (struct px_buf){0};
     c->req = req;
-    c->state = C_HANDLING;
+    PX_TRANSITION(c, state, C_READING, C_HANDLING);
     uv_timer_stop(&c->timer); /* the handler may take its time */
     c->admin->handler(req, c->admin->arg);
 }
 
-/* Feeds received bytes to the parser, holding the head to PX_ADMIN_HEAD_MAX. */
+/* Feeds received bytes to the parser; its limits hold the head to PX_ADMIN_HEAD_MAX
+ * (431), the callbacks the body to PX_ADMIN_BODY_MAX (413). One request per connection:
+ * anything after it is ignored. */
 static void feed(struct admin_conn *c, const char *data, size_t n)
 {
-    size_t off = 0;
-    while (off < n && c->state == C_READING) {
-        size_t take = n - off;
-        if (!c->headers_done) {
-            size_t room = PX_ADMIN_HEAD_MAX - c->head_seen;
-            if (room == 0)
-                break;
-            take = take < room ? take : room;
-        }
-        llhttp_errno_t e = llhttp_execute(&c->parser, data + off, take);
-        if (!c->headers_done)
-            c->head_seen += take;
-        off += take;
-        if (c->fail_status) {
-            send_error(c, c->fail_status, NULL);
-            return;
-        }
-        if (e == HPE_PAUSED && c->msg_done) {
-            dispatch(c);
-            return;
-        }
-        if (e != HPE_OK) {
-            send_error(c, 400, NULL);
-            return;
-        }
-    }
-    if (c->state == C_READING && !c->headers_done && c->head_seen >= PX_ADMIN_HEAD_MAX)
-        send_error(c, 431, NULL);
+    size_t consumed = 0;
+    int rc = px_h1_feed(c->parser, data, n, &consumed);
+    if (c->fail_status)
+        send_error(c, c->fail_status, NULL);
+    else if ((rc == PX_H1_PAUSED && c->msg_done) || rc == PX_H1_UPGRADED)
+        dispatch(c);
+    else if (rc == PX_H1_ERROR)
+        send_error(c, px_h1_error_status(c->parser) == 431 ? 431 : 400, NULL);
+    else if (rc != PX_H1_OK)
+        send_error(c, 400, NULL);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    struct admin_conn *c = h->data;
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)h->data, ADMIN_CONN_MAGIC);
     *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct admin_conn *c = s->data;
+    struct admin_conn *c;
+    PX_CAST(c, (struct admin_conn *)s->data, ADMIN_CONN_MAGIC);
     if (nread < 0) {
         /* EOF or error: before the response this means the client gave up (like nginx's
          * client abort), so a pending request becomes "gone". */
@@ -380,12 +349,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct px_admin *a = server->data;
+    struct px_admin *a;
+    PX_CAST(a, (struct px_admin *)server->data, ADMIN_MAGIC);
     if (status < 0 || a->closing)
         return;
     struct admin_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return;
+    c->magic = ADMIN_CONN_MAGIC;
     c->admin = a;
     uv_tcp_init(a->loop, &c->tcp);
     uv_timer_init(a->loop, &c->timer);
@@ -393,9 +364,9 @@ static void on_connection(uv_stream_t *server, int status)
     c->open_handles = 2;
     px_list_push_front(&a->conns, &c->link);
     a->nconns++;
-    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
-    c->parser.data = c;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || a->nconns > PX_ADMIN_MAX_CONNS ||
+    c->parser = px_h1_parser_new(PX_H1_REQUEST, &admin_limits, &parser_callbacks, c);
+    if (!c->parser || uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
+        a->nconns > PX_ADMIN_MAX_CONNS ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);
         return;
@@ -408,14 +379,17 @@ static void on_connection(uv_stream_t *server, int status)
 int px_admin_respond(struct px_admin_req *req, int status, const char *content_type,
                      const void *body, size_t len)
 {
+    PX_CHECK(req, PX_ADMIN_REQ_MAGIC);
     struct admin_conn *c = req->conn;
     int rc = -1;
     if (c) {
         c->req = NULL;
         rc = send_response(c, status, content_type, body, len, NULL);
     }
+    free((char *)req->method);
     free((char *)req->path);
     free((char *)req->body);
+    req->magic = 0;
     free(req);
     return rc;
 }
@@ -427,7 +401,8 @@ bool px_admin_req_gone(const struct px_admin_req *req)
 
 static void listener_closed(uv_handle_t *h)
 {
-    struct px_admin *a = h->data;
+    struct px_admin *a;
+    PX_CAST(a, (struct px_admin *)h->data, ADMIN_MAGIC);
     a->listener_closed = true;
     admin_maybe_free(a);
 }
@@ -464,6 +439,7 @@ struct px_admin *px_admin_new(uv_loop_t *loop, const struct sockaddr *addr, cons
         snprintf(err, errlen, "admin %s: out of memory", name);
         return NULL;
     }
+    a->magic = ADMIN_MAGIC;
     px_list_init(&a->conns);
     a->loop = loop;
     a->timeout_ms = PX_ADMIN_TIMEOUT_MS;

@@ -89,7 +89,8 @@ static void render_hellos(struct px_server *s, struct px_collect *c, struct px_b
 
 void px_admin_api_collect_done(uv_async_t *a)
 {
-    struct px_server *s = a->data;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)a->data, PX_SERVER_MAGIC);
     struct px_collect **pp = &s->collects;
     while (*pp) {
         struct px_collect *c = *pp;
@@ -110,27 +111,28 @@ void px_admin_api_collect_done(uv_async_t *a)
     }
 }
 
-void px_admin_api_reload_answer(struct px_server *s, struct px_reload_waiter *list)
+/* POST /reload's answer once the reload has settled (px_reload_done_cb). */
+static void reload_answer(const struct px_reload_result *r, void *arg)
 {
-    const struct px_reload_result *r = &s->last_reload;
-    while (list) {
-        struct px_reload_waiter *next = list->next;
-        int status = r->outcome == PX_RELOAD_FAILED ? 500 : 200;
-        bool text = strstr(list->req->query, "format=text") != NULL;
-        const struct px_buf *b = text ? &r->summary_text : &r->summary_json;
-        if (r->seq == 0)
-            px_admin_respond(list->req, 503, NULL, "shutting down\n", 14);
-        else
-            px_admin_respond(list->req, status, text ? "text/plain" : "application/json", b->data,
-                             b->len);
-        free(list);
-        list = next;
+    struct px_admin_req *req;
+    PX_CAST(req, (struct px_admin_req *)arg, PX_ADMIN_REQ_MAGIC);
+    if (!r) {
+        px_admin_respond(req, 500, NULL, "out of memory\n", 14);
+        return;
     }
+    int status = r->outcome == PX_RELOAD_FAILED ? 500 : 200;
+    bool text = strstr(req->query, "format=text") != NULL;
+    const struct px_buf *b = text ? &r->summary_text : &r->summary_json;
+    if (r->seq == 0)
+        px_admin_respond(req, 503, NULL, "shutting down\n", 14);
+    else
+        px_admin_respond(req, status, text ? "text/plain" : "application/json", b->data, b->len);
 }
 
 static void handler(struct px_admin_req *req, void *arg)
 {
-    struct px_server *s = arg;
+    struct px_server *s;
+    PX_CAST(s, (struct px_server *)arg, PX_SERVER_MAGIC);
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (strcmp(req->path, "/healthz") == 0 && get) {
         if (s->stop_signals)
@@ -147,7 +149,7 @@ static void handler(struct px_admin_req *req, void *arg)
         if (s->stop_signals)
             px_admin_respond(req, 503, NULL, "shutting down\n", 14);
         else
-            px_reload_start(s, "admin", true, req);
+            px_reload_start(&s->reload, "admin", true, reload_answer, req);
     } else if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/certs") ||
                !strcmp(req->path, "/metrics") || !strcmp(req->path, "/reload") ||
                !strcmp(req->path, "/debug/failed-hellos")) {

@@ -77,8 +77,8 @@ void px_metrics_certs_json(const struct px_server *s, struct px_buf *out)
         site_json(out, cs_snapshot_site(s->snap, i), now);
     }
     px_buf_append(out, "],\"last_reload\":", 16);
-    if (s->last_reload.seq)
-        px_buf_append(out, s->last_reload.summary_json.data, s->last_reload.summary_json.len);
+    if (s->reload.last.seq)
+        px_buf_append(out, s->reload.last.summary_json.data, s->reload.last.summary_json.len);
     else
         px_buf_append(out, "null", 4);
     px_buf_append(out, "}\n", 2);
@@ -199,14 +199,14 @@ static void render_certs(struct px_buf *b, const struct px_server *s)
     for (int o = 0; o < 3; o++)
         px_buf_printf(b, "twofold_reloads_total{outcome=\"%s\"} %llu\n",
                       px_reload_outcome_name((enum px_reload_outcome)o),
-                      (unsigned long long)s->reloads[o]);
+                      (unsigned long long)s->reload.counts[o]);
     header(b, "twofold_last_reload_site_status", "gauge",
            "1 for each site's status in the last reload (refused: the compatibility guard "
            "kept the previous certificates).");
-    for (size_t i = 0; i < s->last_reload.n_sites; i++) {
+    for (size_t i = 0; i < s->reload.last.n_sites; i++) {
         px_buf_append(b, "twofold_last_reload_site_status{", 32);
-        label(b, "site", s->last_reload.sites[i].site, true);
-        label(b, "status", cs_site_status_name(s->last_reload.sites[i].status), false);
+        label(b, "site", s->reload.last.sites[i].site, true);
+        label(b, "status", cs_site_status_name(s->reload.last.sites[i].status), false);
         px_buf_append(b, "} 1\n", 4);
     }
 }

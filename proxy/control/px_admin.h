@@ -4,7 +4,8 @@
  * closes after sending it (simple and robust; admin traffic is rare). Limits: request head
  * PX_ADMIN_HEAD_MAX bytes (else 431), body PX_ADMIN_BODY_MAX bytes (else 413), the whole
  * request must arrive within PX_ADMIN_TIMEOUT_MS (else the connection is closed), at most
- * PX_ADMIN_MAX_CONNS connections at once (more are closed at accept). Parsed by llhttp.
+ * PX_ADMIN_MAX_CONNS connections at once (more are closed at accept). Parsed by the HTTP/1
+ * layer (px_h1), so the admin endpoint gets the same head validation as proxied requests.
  *
  * Authentication: when a token is set, every request needs "Authorization: Bearer TOKEN"
  * (compared in constant time) or gets 401 without reaching the handler.
@@ -35,7 +36,10 @@ struct px_admin;
 struct admin_conn;
 
 /* Read-only for the handler. All strings are NUL-terminated. */
+#define PX_ADMIN_REQ_MAGIC 0x61726571u
+
 struct px_admin_req {
+    unsigned magic;     /* PX_ADMIN_REQ_MAGIC while the request is live */
     const char *method; /* "GET", "POST", ... */
     const char *path;   /* "/reload" (percent-encoding left as sent) */
     const char *query;  /* "verbose=1", "" when none */

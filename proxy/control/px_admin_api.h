@@ -6,11 +6,9 @@
 #include <uv.h>
 
 struct px_server;
-struct px_reload_waiter;
 
 int px_admin_api_start(struct px_server *s);
 void px_admin_api_stop(struct px_server *s);
 void px_admin_api_collect_done(uv_async_t *a);
-void px_admin_api_reload_answer(struct px_server *s, struct px_reload_waiter *list);
 
 #endif

@@ -15,14 +15,12 @@
  */
 #include "px_server_internal.h"
 
-#include "px_admin.h"
 #include "px_log.h"
 #include "px_json.h"
 #include "px_notify.h"
 #include "px_reload.h"
-#include "px_ops.h"
-#include "px_admin_api.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,48 +141,33 @@ static void summarise(struct px_reload_result *r, const struct cs_reload_report 
 
 static void reload_build(uv_work_t *req)
 {
-    struct px_server *s = req->data;
-    cs_diag_init(&s->reload_diag);
-    memset(&s->reload_report, 0, sizeof s->reload_report);
-    s->reload_result = NULL;
+    struct px_reload *rl;
+    PX_CAST(rl, (struct px_reload *)req->data, PX_RELOAD_MAGIC);
+    struct px_server *s = rl->s;
+    cs_diag_init(&rl->diag);
+    memset(&rl->report, 0, sizeof rl->report);
+    rl->result = NULL;
     /* a re-read config is built from; it becomes s->cfg only when published */
-    const struct cs_conf *conf = s->reload_cfg ? &s->reload_cfg->certs : &s->cfg->certs;
-    s->reload_rc =
-        cs_snapshot_rebuild(conf, s->snap, &s->reload_diag, &s->reload_report, &s->reload_result);
+    const struct cs_conf *conf = rl->cfg ? &rl->cfg->certs : &s->cfg->certs;
+    rl->rc = cs_snapshot_rebuild(conf, s->snap, &rl->diag, &rl->report, &rl->result);
 }
 
-/* Posts the new snapshot (with the re-read config, if any) to every worker. Fails only
- * when a new listener cannot be bound: then nothing changes. A snapshot that is the live
- * one (nothing changed) is not posted; a re-read config still is, with it. */
-static int publish(struct px_server *s, struct cs_snapshot *snap)
+/* Everything that can fail happens here, before the decision to publish: a listener that
+ * cannot be bound (or no memory for the messages) fails the reload, and nothing changes. */
+static int prepare(struct px_reload *rl, struct px_reload_prep *p)
 {
-    if (snap == s->snap && !s->reload_cfg) {
-        cs_snapshot_release(snap); /* the rebuild's reference */
+    struct px_server *s = rl->s;
+    char err[256] = "";
+    if (px_reload_prepare(s, rl->result, rl->cfg, p, err, sizeof err) == 0)
         return 0;
-    }
-    if (s->reload_cfg) {
-        char err[256] = "";
-        if (px_reload_publish_config(s, s->reload_cfg, snap, err, sizeof err) != 0) {
-            cs_diag_add(&s->reload_diag, CS_ERROR, NULL, NULL,
-                        "config reload rejected: listener %s", err);
-            px_config_release(s->reload_cfg);
-            s->reload_cfg = NULL;
-            return -1;
-        }
-        s->reload_cfg = NULL; /* now s->cfg */
-    } else {
-        for (unsigned i = 0; i < s->n_workers; i++)
-            px_worker_post(&s->workers[i], PX_MSG_SNAPSHOT, cs_snapshot_ref(snap));
-    }
-    cs_snapshot_release(s->snap);
-    s->snap = snap;
-    return 0;
+    cs_diag_add(&rl->diag, CS_ERROR, NULL, NULL, "config reload rejected: listener %s", err);
+    return -1;
 }
 
-static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
+static enum px_reload_outcome outcome_of(const struct px_reload *rl, int status)
 {
-    const struct cs_reload_report *rep = &s->reload_report;
-    if (status != 0 || s->reload_rc != 0 || !s->reload_result)
+    const struct cs_reload_report *rep = &rl->report;
+    if (status != 0 || rl->rc != 0 || !rl->result)
         return PX_RELOAD_FAILED;
     if (rep->n_refused || rep->n_kept || rep->n_pending || rep->n_failed)
         return PX_RELOAD_PARTIAL;
@@ -193,38 +176,40 @@ static enum px_reload_outcome outcome_of(const struct px_server *s, int status)
 
 static void on_retry(uv_timer_t *t)
 {
-    struct px_server *s = t->data;
-    px_reload_start(s, "retry", false, NULL);
+    struct px_reload *rl;
+    PX_CAST(rl, (struct px_reload *)t->data, PX_RELOAD_MAGIC);
+    px_reload_start(rl, "retry", false, NULL, NULL);
 }
 
 /* A half-written renewal: retry later, unless the 30 s are over. Returns true when a
  * retry was scheduled (the waiters then wait for it). */
-static bool schedule_retry(struct px_server *s)
+static bool schedule_retry(struct px_reload *rl)
 {
+    struct px_server *s = rl->s;
     uint64_t now = uv_now(&s->loop);
-    if (s->reload_report.n_pending == 0 || s->stop_signals) {
-        s->retry_since = 0;
-        s->retry_delay_ms = 0;
+    if (rl->report.n_pending == 0 || s->stop_signals) {
+        rl->retry_since = 0;
+        rl->retry_delay_ms = 0;
         return false;
     }
-    if (s->retry_since == 0) {
-        s->retry_since = now;
-        s->retry_delay_ms = RETRY_FIRST_MS;
-    } else if (now - s->retry_since >= RETRY_TOTAL_MS) {
+    if (rl->retry_since == 0) {
+        rl->retry_since = now;
+        rl->retry_delay_ms = RETRY_FIRST_MS;
+    } else if (now - rl->retry_since >= RETRY_TOTAL_MS) {
         px_err("reload: renewal still incomplete after %d s: giving up (sites keep their "
                "previous certificates)",
                RETRY_TOTAL_MS / 1000);
-        s->retry_since = 0;
-        s->retry_delay_ms = 0;
+        rl->retry_since = 0;
+        rl->retry_delay_ms = 0;
         return false;
     } else {
-        s->retry_delay_ms =
-            s->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_delay_ms * 2;
+        rl->retry_delay_ms =
+            rl->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : rl->retry_delay_ms * 2;
     }
     px_info("reload: %zu site(s) look half-written (renewal still being written?): retrying "
             "in %u ms",
-            s->reload_report.n_pending, s->retry_delay_ms);
-    uv_timer_start(&s->retry_timer, on_retry, s->retry_delay_ms, 0);
+            rl->report.n_pending, rl->retry_delay_ms);
+    uv_timer_start(&rl->retry_timer, on_retry, rl->retry_delay_ms, 0);
     return true;
 }
 
@@ -232,18 +217,18 @@ static bool schedule_retry(struct px_server *s)
  * logs at debug only: nothing to tell an operator, and its findings were logged when the
  * certificates were loaded. Every other outcome logs its per-site lines and one summary
  * whose counts use the per-site lines' words. */
-static void log_outcome(const struct px_server *s, const struct px_reload_result *r)
+static void log_outcome(const struct px_reload *rl, const struct px_reload_result *r)
 {
-    const struct cs_reload_report *rep = &s->reload_report;
+    const struct cs_reload_report *rep = &rl->report;
     char counts[160];
     cs_reload_report_counts(rep, counts, sizeof counts);
     if (r->outcome == PX_RELOAD_APPLIED && !r->changed && !r->reread) {
-        px_log_findings_at(&s->reload_diag, PX_LOG_DEBUG);
+        px_log_findings_at(&rl->diag, PX_LOG_DEBUG);
         px_debug("reload (%s): nothing changed; generation %llu keeps serving", r->trigger,
                  (unsigned long long)r->generation);
         return;
     }
-    px_log_findings(&s->reload_diag);
+    px_log_findings(&rl->diag);
     for (size_t i = 0; i < rep->n; i++) {
         const struct cs_site_report *sr = &rep->sites[i];
         if (sr->status == CS_SITE_UNCHANGED || !sr->diff || !sr->diff[0])
@@ -258,82 +243,100 @@ static void log_outcome(const struct px_server *s, const struct px_reload_result
            r->changed ? "" : " (the same certificates keep serving)", counts);
 }
 
+/* Hands every waiter on list the last reload's outcome and frees the list. */
+static void answer(struct px_reload *rl, struct px_reload_waiter *list)
+{
+    while (list) {
+        struct px_reload_waiter *next = list->next;
+        list->done(&rl->last, list->arg);
+        free(list);
+        list = next;
+    }
+}
+
 static void reload_done(uv_work_t *req, int status)
 {
-    struct px_server *s = req->data;
-    s->reload_running = false;
-    struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
-    r.trigger = s->reload_trigger;
-    r.outcome = outcome_of(s, status);
-    r.changed = r.outcome != PX_RELOAD_FAILED && s->reload_result != s->snap;
-    r.reread = r.outcome != PX_RELOAD_FAILED && s->reload_cfg;
-    if (r.outcome != PX_RELOAD_FAILED && publish(s, s->reload_result) != 0) {
+    struct px_reload *rl;
+    PX_CAST(rl, (struct px_reload *)req->data, PX_RELOAD_MAGIC);
+    struct px_server *s = rl->s;
+    PX_TRANSITION(rl, state, PX_RELOAD_BUILDING, PX_RELOAD_PUBLISHING);
+    struct px_reload_result r = {.seq = rl->last.seq + 1, .at = time(NULL)};
+    r.trigger = rl->trigger;
+    r.outcome = outcome_of(rl, status);
+    struct px_reload_prep prep;
+    if (r.outcome != PX_RELOAD_FAILED && prepare(rl, &prep) != 0)
         r.outcome = PX_RELOAD_FAILED;
-        r.changed = r.reread = false;
+    /* the decision: from here on nothing can fail */
+    r.changed = r.outcome != PX_RELOAD_FAILED && rl->result != s->snap;
+    r.reread = r.outcome != PX_RELOAD_FAILED && rl->cfg;
+    if (r.outcome != PX_RELOAD_FAILED) {
+        px_reload_publish(s, &prep);
+    } else {
+        cs_snapshot_release(rl->result);
+        px_config_release(rl->cfg);
     }
-    if (r.outcome == PX_RELOAD_FAILED) {
-        cs_snapshot_release(s->reload_result);
-        px_config_release(s->reload_cfg);
-        s->reload_cfg = NULL;
-    }
-    s->reload_result = NULL;
+    rl->result = NULL;
+    rl->cfg = NULL;
     r.generation = cs_snapshot_generation(s->snap);
-    bool retrying = schedule_retry(s);
-    log_outcome(s, &r);
-    summarise(&r, &s->reload_report, &s->reload_diag);
-    cs_diag_free(&s->reload_diag);
-    cs_reload_report_free(&s->reload_report);
-    s->reloads[r.outcome]++;
-    px_reload_result_free(&s->last_reload);
-    s->last_reload = r;
-    px_ops_watch_refresh(s); /* the set of files in use may have changed */
+    bool retrying = schedule_retry(rl);
+    log_outcome(rl, &r);
+    summarise(&r, &rl->report, &rl->diag);
+    cs_diag_free(&rl->diag);
+    cs_reload_report_free(&rl->report);
+    rl->counts[r.outcome]++;
+    px_reload_result_free(&rl->last);
+    rl->last = r;
+    px_server_watch_refresh(s); /* the set of files in use may have changed */
     px_notify_ready();
     px_notify_status("serving generation %llu; last reload %s", (unsigned long long)r.generation,
                      px_reload_outcome_name(r.outcome));
 
+    PX_TRANSITION(rl, state, PX_RELOAD_PUBLISHING, PX_RELOAD_IDLE);
     if (retrying) { /* the waiters get the outcome of the retries */
-        struct px_reload_waiter **tail = &s->waiting_retry;
+        struct px_reload_waiter **tail = &rl->waiting_retry;
         while (*tail)
             tail = &(*tail)->next;
-        *tail = s->waiting_now;
+        *tail = rl->waiting_now;
     } else {
-        px_admin_api_reload_answer(s, s->waiting_retry);
-        s->waiting_retry = NULL;
-        px_admin_api_reload_answer(s, s->waiting_now);
+        answer(rl, rl->waiting_retry);
+        rl->waiting_retry = NULL;
+        answer(rl, rl->waiting_now);
     }
-    s->waiting_now = NULL;
-    if (s->reload_again && s->stop_signals == 0) {
-        s->reload_again = false;
-        bool reread = s->reload_next_reread;
-        s->reload_next_reread = false;
-        px_reload_start(s, s->reload_next_trigger, reread, NULL);
+    rl->waiting_now = NULL;
+    if (rl->again && s->stop_signals == 0) {
+        rl->again = false;
+        bool reread = rl->next_reread;
+        rl->next_reread = false;
+        px_reload_start(rl, rl->next_trigger, reread, NULL, NULL);
     } else if (s->stop_signals) {
-        px_admin_api_reload_answer(s, s->waiting_next); /* shutting down: answer now */
-        s->waiting_next = NULL;
-        px_admin_api_reload_answer(s, s->waiting_retry);
-        s->waiting_retry = NULL;
+        answer(rl, rl->waiting_next); /* shutting down: answer now */
+        rl->waiting_next = NULL;
+        answer(rl, rl->waiting_retry);
+        rl->waiting_retry = NULL;
     }
 }
 
-static void add_waiter(struct px_reload_waiter **list, struct px_admin_req *req)
+static void add_waiter(struct px_reload_waiter **list, px_reload_done_cb done, void *arg)
 {
     struct px_reload_waiter *w = calloc(1, sizeof *w);
     if (!w) {
-        px_admin_respond(req, 500, NULL, "out of memory\n", 14);
+        done(NULL, arg); /* cannot wait: out of memory */
         return;
     }
-    w->req = req;
+    w->done = done;
+    w->arg = arg;
     w->next = *list;
     *list = w;
 }
 
 /* The config file has errors: nothing is built; the waiters get the messages. */
-static void config_rejected(struct px_server *s, const char *trigger,
+static void config_rejected(struct px_reload *rl, const char *trigger,
                             const struct px_config_errors *errs)
 {
-    struct px_reload_result r = {.seq = s->last_reload.seq + 1, .at = time(NULL)};
+    struct px_reload_result r = {.seq = rl->last.seq + 1, .at = time(NULL)};
     r.trigger = trigger;
     r.outcome = PX_RELOAD_FAILED;
+    const struct px_server *s = rl->s;
     r.generation = cs_snapshot_generation(s->snap);
     struct px_buf *j = &r.summary_json, *t = &r.summary_text;
     px_buf_printf(j, "{\"seq\":%llu,\"trigger\":", (unsigned long long)r.seq);
@@ -351,49 +354,78 @@ static void config_rejected(struct px_server *s, const char *trigger,
         px_buf_printf(t, "%s\n", errs->msgs[i]);
     }
     px_buf_append(j, "]}", 2);
-    s->reloads[PX_RELOAD_FAILED]++;
-    px_reload_result_free(&s->last_reload);
-    s->last_reload = r;
+    rl->counts[PX_RELOAD_FAILED]++;
+    px_reload_result_free(&rl->last);
+    rl->last = r;
     px_notify_ready();
-    px_admin_api_reload_answer(s, s->waiting_now);
-    s->waiting_now = NULL;
+    answer(rl, rl->waiting_now);
+    rl->waiting_now = NULL;
 }
 
-void px_reload_start(struct px_server *s, const char *trigger, bool reread,
-                     struct px_admin_req *waiter)
+void px_reload_start(struct px_reload *rl, const char *trigger, bool reread, px_reload_done_cb done,
+                     void *arg)
 {
-    if (s->reload_running) {
+    PX_CHECK(rl, PX_RELOAD_MAGIC);
+    struct px_server *s = rl->s;
+    assert(rl->state != PX_RELOAD_PUBLISHING); /* no start from inside a publish */
+    if (rl->state == PX_RELOAD_BUILDING) {
         /* coalesce: exactly one more build after this one */
-        s->reload_again = true;
-        s->reload_next_trigger = trigger;
-        s->reload_next_reread |= reread;
-        if (waiter)
-            add_waiter(&s->waiting_next, waiter);
+        rl->again = true;
+        rl->next_trigger = trigger;
+        rl->next_reread |= reread;
+        if (done)
+            add_waiter(&rl->waiting_next, done, arg);
         return;
     }
-    uv_timer_stop(&s->retry_timer); /* this build is the retry */
+    uv_timer_stop(&rl->retry_timer); /* this build is the retry */
     /* waiters queued for "the next build" are answered by this one */
-    if (waiter)
-        add_waiter(&s->waiting_next, waiter);
-    s->waiting_now = s->waiting_next;
-    s->waiting_next = NULL;
+    if (done)
+        add_waiter(&rl->waiting_next, done, arg);
+    rl->waiting_now = rl->waiting_next;
+    rl->waiting_next = NULL;
     px_notify_reloading();
     if (reread) {
         struct px_config_errors errs = {0};
-        int rc = px_reload_read_config(s, &s->reload_cfg, &errs);
+        int rc = px_reload_read_config(s, &rl->cfg, &errs);
         if (rc != 0)
-            config_rejected(s, trigger, &errs);
+            config_rejected(rl, trigger, &errs);
         px_config_errors_free(&errs);
         if (rc != 0)
             return;
     }
-    s->reload_running = true;
-    s->reload_trigger = trigger;
-    s->reload_work.data = s;
-    if (uv_queue_work(&s->loop, &s->reload_work, reload_build, reload_done) != 0) {
-        s->reload_running = false;
-        px_config_release(s->reload_cfg);
-        s->reload_cfg = NULL;
+    PX_TRANSITION(rl, state, PX_RELOAD_IDLE, PX_RELOAD_BUILDING);
+    rl->trigger = trigger;
+    rl->work.data = rl;
+    if (uv_queue_work(&s->loop, &rl->work, reload_build, reload_done) != 0) {
+        PX_TRANSITION(rl, state, PX_RELOAD_BUILDING, PX_RELOAD_IDLE);
+        px_config_release(rl->cfg);
+        rl->cfg = NULL;
         px_err("reload: cannot queue the build");
     }
+}
+
+void px_reload_init(struct px_reload *rl, struct px_server *s)
+{
+    memset(rl, 0, sizeof *rl);
+    rl->magic = PX_RELOAD_MAGIC;
+    rl->s = s;
+    rl->state = PX_RELOAD_IDLE;
+    uv_timer_init(&s->loop, &rl->retry_timer);
+    rl->retry_timer.data = rl;
+}
+
+void px_reload_stop(struct px_reload *rl)
+{
+    PX_CHECK(rl, PX_RELOAD_MAGIC);
+    uv_close((uv_handle_t *)&rl->retry_timer, NULL);
+}
+
+void px_reload_free(struct px_reload *rl)
+{
+    if (rl->magic != PX_RELOAD_MAGIC)
+        return; /* never initialised (startup failed before the loop ran) */
+    px_reload_result_free(&rl->last);
+    px_config_release(rl->cfg);
+    rl->cfg = NULL;
+    rl->magic = 0;
 }

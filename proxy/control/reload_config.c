@@ -1,15 +1,22 @@
 /* The configuration side of a reload (SIGHUP, POST /reload, `twofold reload`): re-read
  * the config file on the main thread, reject it whole when it has any error (the running
- * config keeps serving), carry over the settings that need a restart, and after the
- * certificate build bind the listeners it adds and post it to every worker together with
- * the new snapshot. Listeners whose address is unchanged keep their sockets; removed ones
- * close while their connections finish. */
+ * config keeps serving), carry over the settings that need a restart.
+ *
+ * Then, after the certificate build, the prepare / publish pair. px_reload_prepare does
+ * everything that can fail before the decision to publish: it binds the listeners a new
+ * config adds and allocates every worker's message with its new generation; a failure
+ * there rejects the reload and nothing changes. px_reload_publish only moves pointers:
+ * it links the prepared messages into the inboxes and swaps the server's config and
+ * snapshot, and returns void. Listeners whose address is unchanged keep their sockets;
+ * removed ones close while their connections finish. */
 #include "px_log.h"
 #include "px_server_internal.h"
 #include "px_tls.h"
 #include "px_listener.h"
 #include "px_reload.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -135,17 +142,68 @@ static int **bind_new_listeners(struct px_server *s, const struct px_config *nc,
     return fds;
 }
 
-int px_reload_publish_config(struct px_server *s, struct px_config *nc, struct cs_snapshot *snap,
-                             char *err, size_t errlen)
+void px_reload_prep_discard(struct px_reload_prep *p)
 {
-    int **fds = bind_new_listeners(s, nc, err, errlen);
-    if (!fds)
-        return -1;
-    for (unsigned w = 0; w < s->n_workers; w++)
-        px_worker_post_config(&s->workers[w], px_config_ref(nc), cs_snapshot_ref(snap), fds[w]);
-    free(fds);
-    px_log_set_level((enum px_log_level)nc->log_level);
-    px_config_release(s->cfg);
-    s->cfg = nc;
+    for (size_t w = 0; p->msgs && w < p->n_msgs; w++)
+        px_worker_msg_free(p->msgs[w]);
+    free(p->msgs);
+    memset(p, 0, sizeof *p);
+}
+
+/* One message per worker: the snapshot alone, or the config with its generation and the
+ * worker's new listener sockets (fds, consumed entry by entry). */
+static int prepare_msgs(struct px_server *s, struct px_reload_prep *p, int **fds)
+{
+    for (unsigned w = 0; w < s->n_workers; w++) {
+        p->msgs[w] = p->cfg ? px_worker_msg_config(&s->workers[w], p->cfg, p->snap, fds[w])
+                            : px_worker_msg_snapshot(p->snap);
+        if (!p->msgs[w])
+            return -1;
+        if (fds)
+            fds[w] = NULL; /* the message owns it now */
+    }
     return 0;
+}
+
+int px_reload_prepare(struct px_server *s, struct cs_snapshot *snap, struct px_config *nc,
+                      struct px_reload_prep *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->snap = snap;
+    p->cfg = nc;
+    if (snap == s->snap && !nc)
+        return 0; /* nothing changed: nothing to post */
+    p->n_msgs = s->n_workers;
+    p->msgs = calloc(p->n_msgs + 1, sizeof *p->msgs);
+    int **fds = NULL;
+    if (!p->msgs) {
+        snprintf(err, errlen, "out of memory");
+    } else if (nc && !(fds = bind_new_listeners(s, nc, err, errlen))) {
+        /* err says which listener */
+    } else if (prepare_msgs(s, p, fds) != 0) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        free(fds); /* every entry went into a message */
+        return 0;
+    }
+    if (fds)
+        close_fds(fds, s->n_workers, nc->n_listeners);
+    px_reload_prep_discard(p);
+    return -1;
+}
+
+void px_reload_publish(struct px_server *s, struct px_reload_prep *p)
+{
+    assert(p->snap && (p->msgs || (p->snap == s->snap && !p->cfg)));
+    for (size_t w = 0; p->msgs && w < p->n_msgs; w++)
+        px_worker_post_prepared(&s->workers[w], p->msgs[w]);
+    free(p->msgs);
+    if (p->cfg) {
+        px_log_set_level((enum px_log_level)p->cfg->log_level);
+        px_config_release(s->cfg);
+        s->cfg = p->cfg;
+    }
+    cs_snapshot_release(s->snap); /* the same one when nothing changed: the rebuild's ref */
+    s->snap = p->snap;
+    memset(p, 0, sizeof *p);
 }

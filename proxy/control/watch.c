@@ -1,5 +1,6 @@
 /* Directory watcher with debounce and a polling fallback; see px_watch.h. */
 #include "px_watch.h"
+#include "px_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +20,11 @@ struct strlist {
     size_t n, cap;
 };
 
+#define WDIR_MAGIC  0x77646972u
+#define WATCH_MAGIC 0x77617463u
+
 struct wdir {
+    PX_MAGIC_FIELD;
     uv_fs_event_t ev; /* ev.data = this */
     struct px_watch *w;
     char *path;           /* resolved directory */
@@ -29,6 +34,7 @@ struct wdir {
 };
 
 struct px_watch {
+    PX_MAGIC_FIELD;
     uv_loop_t *loop;
     char **paths;
     uint64_t *sigs; /* polling signature per path */
@@ -339,6 +345,7 @@ static void maybe_free(struct px_watch *w)
     free(w->paths);
     free(w->sigs);
     free(w->dirs);
+    w->magic = 0;
     free(w);
     if (closed_cb)
         closed_cb(arg);
@@ -346,10 +353,12 @@ static void maybe_free(struct px_watch *w)
 
 static void dir_closed(uv_handle_t *h)
 {
-    struct wdir *d = h->data;
+    struct wdir *d;
+    PX_CAST(d, (struct wdir *)h->data, WDIR_MAGIC);
     struct px_watch *w = d->w;
     free(d->path);
     strlist_free(&d->names);
+    d->magic = 0;
     free(d);
     w->pending--;
     maybe_free(w);
@@ -357,7 +366,8 @@ static void dir_closed(uv_handle_t *h)
 
 static void timer_closed(uv_handle_t *h)
 {
-    struct px_watch *w = h->data;
+    struct px_watch *w;
+    PX_CAST(w, (struct px_watch *)h->data, WATCH_MAGIC);
     w->pending--;
     maybe_free(w);
 }
@@ -383,7 +393,8 @@ static bool relevant(const struct wdir *d, const char *name)
 
 static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-    struct wdir *d = h->data;
+    struct wdir *d;
+    PX_CAST(d, (struct wdir *)h->data, WDIR_MAGIC);
     (void)events;
     if (d->w->closing)
         return;
@@ -420,6 +431,7 @@ static void dir_open(struct px_watch *w, struct want *want)
         free(d);
         return;
     }
+    d->magic = WDIR_MAGIC;
     d->w = w;
     d->keep = true;
     d->names = want->names;
@@ -480,7 +492,8 @@ static void rearm(struct px_watch *w)
 
 static void on_debounce(uv_timer_t *t)
 {
-    struct px_watch *w = t->data;
+    struct px_watch *w;
+    PX_CAST(w, (struct px_watch *)t->data, WATCH_MAGIC);
     rearm(w);
     refresh_sigs(w);
     w->cb(w->arg);
@@ -493,7 +506,8 @@ static void arm_debounce(struct px_watch *w)
 
 static void on_poll(uv_timer_t *t)
 {
-    struct px_watch *w = t->data;
+    struct px_watch *w;
+    PX_CAST(w, (struct px_watch *)t->data, WATCH_MAGIC);
     if (refresh_sigs(w))
         arm_debounce(w);
 }
@@ -511,6 +525,7 @@ struct px_watch *px_watch_new_ex(uv_loop_t *loop, const char *const *paths, size
         free(w);
         return NULL;
     }
+    w->magic = WATCH_MAGIC;
     w->n = n;
     for (size_t i = 0; i < n; i++) {
         if (!(w->paths[i] = strdup(paths[i]))) {

@@ -16,6 +16,7 @@
 #include "px_list.h"
 
 struct px_conn;
+struct px_gen;
 struct px_upstreams;
 struct px_access_log;
 
@@ -69,7 +70,7 @@ enum px_msg_type {
     PX_MSG_DRAIN,    /* graceful shutdown */
     PX_MSG_ABORT,    /* close everything now */
     PX_MSG_COLLECT,  /* copy counters (or the failed hellos) into msg->collect */
-    PX_MSG_CONFIG,   /* adopt msg->cfg and msg->snap together; msg->fds: listeners */
+    PX_MSG_CONFIG,   /* adopt msg->gen and msg->snap together; msg->fds: listeners */
 };
 
 /* A worker's counters as copied for the admin view. */
@@ -103,8 +104,8 @@ struct px_msg {
     enum px_msg_type type;
     struct cs_snapshot *snap;
     struct px_collect *collect;
-    struct px_config *cfg; /* PX_MSG_CONFIG: one reference */
-    int *fds; /* PX_MSG_CONFIG: per cfg listener, a bound fd or -1 (keep the same address) */
+    struct px_gen *gen; /* PX_MSG_CONFIG: prepared (px_gen_prepare), adopted by the worker */
+    int *fds; /* PX_MSG_CONFIG: per gen->cfg listener, a bound fd or -1 (same address kept) */
 };
 
 /* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own config
@@ -119,11 +120,24 @@ int px_worker_start(struct px_worker *w, void (*on_exit)(struct px_worker *w, vo
 /* Thread-safe: queues a message carrying snap (one reference, passed to the worker).
  * Returns 0, or -1 when the worker no longer takes messages (then snap is released). */
 int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap);
-/* Thread-safe: a config reload. Passes one cfg and one snap reference and the fds array
- * (malloc'd, cfg->n_listeners entries) to the worker. -1 when the worker is gone (then
- * everything passed is released here). */
-int px_worker_post_config(struct px_worker *w, struct px_config *cfg, struct cs_snapshot *snap,
-                          int *fds);
+/* A reload's messages, prepared on the main thread before the decision to publish, so that
+ * publishing cannot fail: every allocation is done here and px_worker_post_prepared only
+ * links the message into the inbox.
+ *
+ * px_worker_msg_snapshot: adopt snap (the message takes its own reference).
+ * px_worker_msg_config: adopt cfg and snap together; the message takes its own snap
+ * reference, prepares the worker's new generation for cfg (px_gen_prepare) and, on
+ * success only, owns fds (malloc'd, cfg->n_listeners entries: a bound socket, or -1 for a
+ * listener whose address is kept). Both return NULL when out of memory, having taken
+ * nothing. */
+struct px_msg *px_worker_msg_snapshot(struct cs_snapshot *snap);
+struct px_msg *px_worker_msg_config(struct px_worker *w, struct px_config *cfg,
+                                    struct cs_snapshot *snap, int *fds);
+/* Releases a prepared message that will not be posted, and everything it carries. */
+void px_worker_msg_free(struct px_msg *m);
+/* Thread-safe, cannot fail: queues a prepared message; when the worker no longer takes
+ * messages it is released here. */
+void px_worker_post_prepared(struct px_worker *w, struct px_msg *m);
 /* Thread-safe: asks for the worker's counters. Returns -1 when the worker is gone (the
  * caller then counts its slot as done itself). */
 int px_worker_post_collect(struct px_worker *w, struct px_collect *c);

@@ -13,6 +13,7 @@
 #include "px_gen.h"
 #include "px_listener.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -165,11 +166,11 @@ static void release_payload(struct px_msg *m)
     cs_snapshot_release(m->snap);
     if (m->collect)
         px_collect_slot_done(m->collect);
-    for (size_t i = 0; m->fds && m->cfg && i < m->cfg->n_listeners; i++)
+    for (size_t i = 0; m->fds && m->gen && i < m->gen->cfg->n_listeners; i++)
         if (m->fds[i] >= 0)
             close(m->fds[i]);
     free(m->fds);
-    px_config_release(m->cfg);
+    px_gen_discard(m->gen); /* never adopted */
 }
 
 static void drop_msg(struct px_msg *m)
@@ -178,22 +179,22 @@ static void drop_msg(struct px_msg *m)
     free(m);
 }
 
-/* A config reload: the new generation (config + pools) and snapshot replace the current
- * ones for new connections; live connections keep theirs. */
+/* A config reload: the new generation (config + pools, prepared by the main thread) and
+ * snapshot replace the current ones for new connections; live connections keep theirs.
+ * Adopting the generation and swapping the pointers cannot fail. */
 static void apply_config(struct px_worker *w, struct px_msg *m)
 {
-    struct px_gen *g = px_gen_new(w, m->cfg);
-    if (!g) {
-        px_err("worker %u: out of memory applying a new config: keeping the old one", w->id);
-        return;
-    }
+    struct px_gen *g = m->gen;
+    m->gen = NULL;
+    assert(g->w == w);
+    px_gen_adopt(g);
     px_gen_release(w->gen);
     w->gen = g;
     w->cfg = g->cfg;
     cs_snapshot_release(w->snap);
     w->snap = m->snap;
     m->snap = NULL;
-    px_listeners_apply(w, m->cfg, m->fds);
+    px_listeners_apply(w, g->cfg, m->fds);
     free(m->fds); /* the fds now belong to the listeners */
     m->fds = NULL;
 }
@@ -253,26 +254,34 @@ static void on_inbox(uv_async_t *a)
     }
 }
 
+/* Links m into the inbox; false (m untouched) when the worker takes no more messages. */
+static bool enqueue(struct px_worker *w, struct px_msg *m)
+{
+    uv_mutex_lock(&w->inbox_lock);
+    bool open = !w->inbox_closed;
+    if (open) {
+        m->next = w->inbox_head;
+        w->inbox_head = m;
+        uv_async_send(&w->inbox);
+    }
+    uv_mutex_unlock(&w->inbox_lock);
+    return open;
+}
+
 static int post(struct px_worker *w, struct px_msg *tmpl)
 {
     struct px_msg *m = calloc(1, sizeof *m);
     if (m)
         *m = *tmpl;
-    uv_mutex_lock(&w->inbox_lock);
-    if (!m || w->inbox_closed) { /* the worker is gone or going: nothing to tell it */
-        uv_mutex_unlock(&w->inbox_lock);
-        if (!m)
-            px_err("worker %u: out of memory posting a message", w->id);
-        tmpl->collect = NULL; /* the caller counts an undelivered collection itself */
-        release_payload(tmpl);
-        free(m);
-        return -1;
-    }
-    m->next = w->inbox_head;
-    w->inbox_head = m;
-    uv_async_send(&w->inbox);
-    uv_mutex_unlock(&w->inbox_lock);
-    return 0;
+    if (m && enqueue(w, m))
+        return 0;
+    if (!m)
+        px_err("worker %u: out of memory posting a message", w->id);
+    /* the worker is gone or going, or no memory: nothing to tell it */
+    tmpl->collect = NULL; /* the caller counts an undelivered collection itself */
+    release_payload(tmpl);
+    free(m);
+    return -1;
 }
 
 int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapshot *snap)
@@ -285,10 +294,43 @@ int px_worker_post_collect(struct px_worker *w, struct px_collect *c)
     return post(w, &(struct px_msg){.type = PX_MSG_COLLECT, .collect = c});
 }
 
-int px_worker_post_config(struct px_worker *w, struct px_config *cfg, struct cs_snapshot *snap,
-                          int *fds)
+struct px_msg *px_worker_msg_snapshot(struct cs_snapshot *snap)
 {
-    return post(w, &(struct px_msg){.type = PX_MSG_CONFIG, .cfg = cfg, .snap = snap, .fds = fds});
+    struct px_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->type = PX_MSG_SNAPSHOT;
+    m->snap = cs_snapshot_ref(snap);
+    return m;
+}
+
+struct px_msg *px_worker_msg_config(struct px_worker *w, struct px_config *cfg,
+                                    struct cs_snapshot *snap, int *fds)
+{
+    struct px_msg *m = calloc(1, sizeof *m);
+    struct px_gen *g = m ? px_gen_prepare(w, cfg) : NULL;
+    if (!g) {
+        free(m);
+        return NULL;
+    }
+    m->type = PX_MSG_CONFIG;
+    m->gen = g;
+    m->snap = cs_snapshot_ref(snap);
+    m->fds = fds;
+    return m;
+}
+
+void px_worker_msg_free(struct px_msg *m)
+{
+    if (m)
+        drop_msg(m);
+}
+
+void px_worker_post_prepared(struct px_worker *w, struct px_msg *m)
+{
+    assert(m && m->type != PX_MSG_COLLECT && !m->next);
+    if (!enqueue(w, m))
+        drop_msg(m); /* the worker is gone or going: nothing to tell it */
 }
 
 int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
