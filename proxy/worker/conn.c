@@ -10,6 +10,7 @@
 #include "px_worker.h"
 #include "px_gen.h"
 
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,22 @@ static void handshake_abandoned(struct px_conn *c, const char *reason);
 
 struct px_list *px_conn_link(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     return &c->link;
 }
 
 struct px_conn *px_conn_of_link(struct px_list *l)
 {
-    return px_list_entry(l, struct px_conn, link);
+    struct px_conn *c;
+    PX_CAST(c, px_list_entry(l, struct px_conn, link), PX_CONN_MAGIC);
+    return c;
+}
+
+/* The lifecycle only moves forward: OPEN -> CLOSING -> CLOSED, or OPEN -> CLOSED. */
+static void conn_set_state(struct px_conn *c, enum px_conn_state to)
+{
+    assert(to > c->state);
+    c->state = to;
 }
 
 /* ---- freeing ---- */
@@ -52,19 +63,23 @@ static void conn_free(struct px_conn *c)
     if (w->stats.active > 0)
         w->stats.active--;
     px_worker_conn_remove(w, c);
+    c->magic = 0;
     free(c);
     px_worker_conn_gone(w);
 }
 
 static void unref(struct px_conn *c)
 {
+    assert(c->refs > 0);
     if (--c->refs == 0)
         conn_free(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    unref(h->data);
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)h->data, PX_CONN_MAGIC);
+    unref(c);
 }
 
 /* ---- write queues ---- */
@@ -90,7 +105,7 @@ static void on_up_write(uv_write_t *req, int status);
 
 void px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to)
 {
-    if (q->busy || q->pending.len == 0 || c->handles_closed)
+    if (q->busy || q->pending.len == 0 || px_conn_closed(c))
         return;
     struct px_buf tmp = q->inflight;
     q->inflight = q->pending;
@@ -124,7 +139,7 @@ static void cli_flush(struct px_conn *c)
 
 void px_conn_cli_commit(struct px_conn *c)
 {
-    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
         if (px_tls_write(&c->tls, c->out.data, c->out.len) < 0) {
             px_debug("conn %s: TLS write: %s", c->peer, c->tls.err);
             c->out.len = 0;
@@ -157,17 +172,18 @@ void px_conn_trim(struct px_conn *c)
 
 static void on_cli_write(uv_write_t *req, int status)
 {
-    struct px_conn *c = req->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)req->data, PX_CONN_MAGIC);
     c->cli.busy = false;
     c->cli.inflight.len = 0;
-    if (status < 0 && !c->handles_closed) {
+    if (status < 0 && !px_conn_closed(c)) {
         px_debug("conn %s: write: %s", c->peer, uv_strerror(status));
         close_handles(c);
-    } else if (!c->handles_closed) {
+    } else if (!px_conn_closed(c)) {
         cli_flush(c);
         if (c->uc && c->uc_ready)
             px_conn_up_progress(c);
-        if (c->closing && !c->cli.busy) {
+        if (px_conn_closing(c) && !c->cli.busy) {
             close_handles(c);
         } else {
             /* waiting for a request (after the handshake or a response): hold no buffers */
@@ -183,14 +199,15 @@ static void on_cli_write(uv_write_t *req, int status)
 
 static void on_up_write(uv_write_t *req, int status)
 {
-    struct px_conn *c = req->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)req->data, PX_CONN_MAGIC);
     uv_stream_t *to = c->up.inflight_to;
     c->up.busy = false;
     c->up.inflight.len = 0;
     c->up.inflight_to = NULL;
     /* a write to an upstream connection we already dropped is of no interest */
     bool current = c->uc && c->uc_ready && to == px_upconn_stream(c->uc);
-    if (!c->closing)
+    if (!px_conn_closing(c))
         px_conn_up_write_done(c, current ? status : 0);
     unref(c);
 }
@@ -199,7 +216,8 @@ static void on_up_write(uv_write_t *req, int status)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct px_conn *c = h->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)h->data, PX_CONN_MAGIC);
     size_t len = 0;
     buf->base = c->gen->upstreams ? px_upstreams_scratch(c->gen->upstreams, &len) : NULL;
     buf->len = len;
@@ -209,9 +227,9 @@ static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void px_conn_update_reading(struct px_conn *c)
 {
-    if (c->handles_closed)
+    if (px_conn_closed(c))
         return;
-    bool want = !c->closing && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
+    bool want = !px_conn_closing(c) && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
     if (want && !c->reading)
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_cli_read) == 0;
     else if (!want && c->reading) {
@@ -250,7 +268,7 @@ void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
         }
         break;
     }
-    if (c->handles_closed)
+    if (px_conn_closed(c))
         return;
     if (ms)
         uv_timer_start(&c->timer, on_timer, ms, 0);
@@ -278,7 +296,8 @@ static void body_check(struct px_conn *c)
 
 static void on_timer(uv_timer_t *t)
 {
-    struct px_conn *c = t->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)t->data, PX_CONN_MAGIC);
     switch (c->phase) {
     case PH_HANDSHAKE:
         px_debug("conn %s: handshake timeout", c->peer);
@@ -416,8 +435,9 @@ static void tls_drive(struct px_conn *c)
 
 static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct px_conn *c = s->data;
-    if (nread == 0 || c->closing)
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)s->data, PX_CONN_MAGIC);
+    if (nread == 0 || px_conn_closing(c))
         return;
     if (nread < 0) {
         if (nread != UV_EOF)
@@ -456,6 +476,8 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
         px_err("accept: out of memory");
         return;
     }
+    c->magic = PX_CONN_MAGIC;
+    c->state = PX_CONN_OPEN;
     c->w = w;
     c->snap = cs_snapshot_ref(w->snap);
     c->gen = px_gen_ref(w->gen); /* config and pools consistent with snap's site tags */
@@ -470,7 +492,6 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     int r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r < 0) {
         px_debug("accept: %s", uv_strerror(r));
-        c->closing = true;
         close_handles(c);
         return;
     }
@@ -478,7 +499,6 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     peer_text(c);
     if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0 || px_conn_relay_init(c) < 0) {
         px_err("conn %s: cannot set up TLS/HTTP state", c->peer);
-        c->closing = true;
         close_handles(c);
         return;
     }
@@ -490,10 +510,9 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
 
 static void close_handles(struct px_conn *c)
 {
-    if (c->handles_closed)
+    if (px_conn_closed(c))
         return;
-    c->closing = true;
-    c->handles_closed = true;
+    conn_set_state(c, PX_CONN_CLOSED);
     px_conn_up_drop(c);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -504,9 +523,9 @@ static void close_handles(struct px_conn *c)
  * close_notify when notify, flush, then close the handles (bounded by LINGER_MS). */
 void px_conn_close(struct px_conn *c, bool notify)
 {
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
-    c->closing = true;
+    conn_set_state(c, PX_CONN_CLOSING);
     px_conn_cli_commit(c); /* a final answer in c->out counts in the log line */
     if (c->req_active)
         px_conn_log_request(c);
@@ -516,7 +535,7 @@ void px_conn_close(struct px_conn *c, bool notify)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
         px_tls_shutdown(&c->tls);
         cli_flush(c);
     }
@@ -528,8 +547,9 @@ void px_conn_close(struct px_conn *c, bool notify)
 
 void px_conn_drain(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     c->draining = true;
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     if (!c->tls.handshake_done)
         px_conn_close(c, false);
@@ -541,6 +561,7 @@ void px_conn_drain(struct px_conn *c)
 
 void px_conn_abort(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     px_conn_close(c, false);
     close_handles(c);
 }

@@ -32,11 +32,20 @@ static const struct px_h1_callbacks req_cb = {on_req_head, on_req_body, on_req_e
 static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end,
                                                on_resp_trailer};
 
-/* Set by a parser callback that returns non-zero: the status to answer with. */
+/* Called by a parser callback that stops its parser: the status to answer with once the
+ * feed returns PX_H1_ABORTED. */
 static int abort_status(struct px_conn *c, int status)
 {
-    c->resp_status = -status; /* negative: pending, answered after the feed returns */
+    c->failed_status = status;
     return 1;
+}
+
+/* The parsers' and the pool's void * is the connection. */
+static struct px_conn *conn_of(void *ud)
+{
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)ud, PX_CONN_MAGIC);
+    return c;
 }
 
 static void limits_of(const struct px_conn *c, struct px_h1_limits *lim)
@@ -78,7 +87,7 @@ void px_conn_relay_free(struct px_conn *c)
 void px_conn_log_request(struct px_conn *c)
 {
     struct px_worker *w = c->w;
-    int st = c->resp_status > 0 ? c->resp_status : 0;
+    int st = c->resp_status;
     if (st >= 100 && st < 600)
         w->stats.responses_by_class[st / 100]++;
     c->req_active = false;
@@ -119,6 +128,7 @@ static void request_reset(struct px_conn *c)
     c->resp_any = c->resp_started = c->resp_interim = c->resp_ended = false;
     c->resp_chunked = c->resp_keep_alive = c->resp_trailers = false;
     c->resp_status = 0;
+    c->failed_status = 0;
     c->resp_bytes = 0;
 }
 
@@ -126,7 +136,7 @@ static void request_reset(struct px_conn *c)
  * closes (close_notify after the answer). */
 void px_conn_reply_error(struct px_conn *c, int status)
 {
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     if (c->resp_started) {
         px_conn_close(c, false);
@@ -156,7 +166,7 @@ void px_conn_up_resume(struct px_conn *c)
 {
     if (!c->uc || !c->uc_ready)
         return;
-    bool want = !c->closing && !px_conn_cli_blocked(c);
+    bool want = !px_conn_closing(c) && !px_conn_cli_blocked(c);
     if (want && !c->up_reading)
         c->up_reading = px_upconn_read_start(c->uc, on_up_read) == 0;
     else if (!want) { /* also disarms a pooled connection's watcher before our first read */
@@ -171,7 +181,7 @@ void px_conn_up_resume(struct px_conn *c)
 void px_conn_up_progress(struct px_conn *c)
 {
     unsigned ms = c->gen->cfg->timeouts.upstream_response_ms;
-    if (ms && !c->tunnel && !c->handles_closed)
+    if (ms && !c->tunnel && !px_conn_closed(c))
         uv_timer_start(&c->up_timer, px_conn_up_timeout, ms, 0);
 }
 
@@ -188,7 +198,7 @@ static void up_release(struct px_conn *c, bool reusable)
     c->uc = NULL;
     c->uc_ready = c->up_reading = false;
     c->up.pending.len = 0;
-    if (!c->handles_closed)
+    if (!px_conn_closed(c))
         uv_timer_stop(&c->up_timer);
 }
 
@@ -222,7 +232,7 @@ static void up_attach(struct px_conn *c, struct px_upconn *uc)
 
 static void on_up_ready(void *ud, struct px_upconn *uc, int status)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     c->uc = NULL;
     if (status < 0) {
         px_conn_reply_error(c, 502);
@@ -313,7 +323,8 @@ void px_conn_up_write_done(struct px_conn *c, int status)
 
 void px_conn_up_timeout(uv_timer_t *t)
 {
-    struct px_conn *c = t->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)t->data, PX_CONN_MAGIC);
     px_debug("conn %s: upstream %s timed out", c->peer, c->upstream_name);
     if (c->resp_started)
         px_conn_close(c, false);
@@ -376,7 +387,6 @@ static void request_begin(struct px_conn *c, const struct px_h1_head *h)
     memcpy(c->path, h->target, c->path_len);
     c->req_method_id = h->method_id;
     c->req_minor = h->http_minor;
-    c->req_keep_alive = h->keep_alive;
     c->req_te_trailers = px_h1_te_trailers(h);
     c->req_body = h->body;
     c->req_upgrade = h->upgrade;
@@ -401,7 +411,7 @@ static int local_answer_begin(struct px_conn *c, const struct px_h1_head *h)
 static bool local_answer_done(struct px_conn *c)
 {
     px_conn_cli_commit(c);
-    if (c->closing)
+    if (px_conn_closing(c))
         return false;
     px_conn_log_request(c);
     if (c->close_after) {
@@ -416,7 +426,7 @@ static bool local_answer_done(struct px_conn *c)
 
 static int on_req_head(void *ud, const struct px_h1_head *h)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     request_begin(c, h);
     if (px_h1_local_answer(h))
         return local_answer_begin(c, h);
@@ -448,7 +458,7 @@ static void up_kick(struct px_conn *c)
 
 static int on_req_body(void *ud, const char *p, size_t n)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     struct px_buf *b = &c->up.pending;
     c->req_body_seen += n;
     if (c->local_answer)
@@ -466,7 +476,7 @@ static int on_req_body(void *ud, const char *p, size_t n)
 
 static int on_req_end(void *ud)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     c->req_done = true;
     if (c->local_answer)
         return 0;
@@ -519,14 +529,14 @@ static bool feed_request(struct px_conn *c)
         px_conn_reply_error(c, px_h1_error_status(c->req_parser));
         return false;
     default: /* PX_H1_ABORTED */
-        px_conn_reply_error(c, c->resp_status < 0 ? -c->resp_status : 500);
+        px_conn_reply_error(c, c->failed_status ? c->failed_status : 500);
         return false;
     }
 }
 
 void px_conn_process_input(struct px_conn *c)
 {
-    while (!c->closing) {
+    while (!px_conn_closing(c)) {
         if (c->tunnel) {
             tunnel_input(c);
             break;
@@ -540,7 +550,7 @@ void px_conn_process_input(struct px_conn *c)
         if (!feed_request(c))
             break;
     }
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     in_compact(c);
     px_conn_update_reading(c);
@@ -550,7 +560,7 @@ void px_conn_process_input(struct px_conn *c)
 
 static int on_resp_head(void *ud, const struct px_h1_head *h)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
         /* 1xx: relayed whole (103's Link fields) to HTTP/1.1 clients (RFC 9110 15.2: none
          * to HTTP/1.0), then the final one */
@@ -579,7 +589,7 @@ static int on_resp_head(void *ud, const struct px_h1_head *h)
 
 static int on_resp_body(void *ud, const char *p, size_t n)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     struct px_buf *b = &c->out;
     if (c->resp_interim)
         return 0;
@@ -595,7 +605,7 @@ static int on_resp_body(void *ud, const char *p, size_t n)
  * upstream too; to any other client they are dropped (RFC 9110 6.5.1 allows discarding). */
 static int on_resp_trailer(void *ud, const struct px_h1_header *f)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     if (!c->resp_chunked || !c->req_te_trailers || c->resp_interim)
         return 0;
     if (!c->resp_trailers && px_h1_chunk_last_open(&c->out) < 0)
@@ -606,7 +616,7 @@ static int on_resp_trailer(void *ud, const struct px_h1_header *f)
 
 static int on_resp_end(void *ud)
 {
-    struct px_conn *c = ud;
+    struct px_conn *c = conn_of(ud);
     if (c->resp_interim) {
         c->resp_interim = false;
         return 0;
@@ -623,7 +633,7 @@ static int on_resp_end(void *ud)
 static void response_done(struct px_conn *c, size_t leftover)
 {
     px_conn_cli_commit(c);
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     bool reusable = c->resp_keep_alive && c->req_done && !c->req_upgrade && !c->up.busy &&
                     c->up.pending.len == 0 && leftover == 0;
@@ -650,7 +660,7 @@ static void tunnel_begin(struct px_conn *c, const char *rest, size_t n)
     c->tunnel = true;
     uv_timer_stop(&c->up_timer);
     px_conn_cli_commit(c); /* the 101 head, counted in the log line */
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     px_conn_log_request(c);
     if (n && px_buf_append(&c->out, rest, n) < 0) {
@@ -688,7 +698,7 @@ static void up_eof(struct px_conn *c)
 static void feed_response(struct px_conn *c, const char *p, size_t n)
 {
     size_t off = 0;
-    while (off < n && !c->closing) {
+    while (off < n && !px_conn_closing(c)) {
         size_t used = 0;
         int r = px_h1_feed(c->resp_parser, p + off, n - off, &used);
         off += used > n - off ? n - off : used;
@@ -721,7 +731,9 @@ static void feed_response(struct px_conn *c, const char *p, size_t n)
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct px_conn *c = px_upconn_owner(s->data);
-    if (nread == 0 || !c || c->closing)
+    if (c)
+        PX_CHECK(c, PX_CONN_MAGIC);
+    if (nread == 0 || !c || px_conn_closing(c))
         return;
     if (nread < 0) {
         up_eof(c);

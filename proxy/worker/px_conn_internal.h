@@ -12,6 +12,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "px_check.h"
 #include "px_conn.h"
 #include "px_http1.h"
 #include "px_tls.h"
@@ -35,7 +36,22 @@ enum px_phase {
     PH_LINGER,    /* closing, flushing the last bytes; timer bounds it */
 };
 
+/* The connection's lifecycle; it only moves forward (conn_set_state asserts the allowed
+ * transitions: OPEN -> CLOSING -> CLOSED, or OPEN -> CLOSED at once).
+ *   OPEN     reading and answering;
+ *   CLOSING  px_conn_close ran: no new work, the last bytes are being flushed;
+ *   CLOSED   the libuv handles are closing or closed: no I/O at all, waiting for the
+ *            close callbacks (refs) before the memory is freed. */
+enum px_conn_state {
+    PX_CONN_OPEN,
+    PX_CONN_CLOSING,
+    PX_CONN_CLOSED,
+};
+
+#define PX_CONN_MAGIC 0x50434f4eu /* "PCON" */
+
 struct px_conn {
+    PX_MAGIC_FIELD;
     struct px_list link; /* in w->conns */
     struct px_worker *w;
     struct cs_snapshot *snap; /* one reference, released at free */
@@ -56,10 +72,9 @@ struct px_conn {
     struct px_buf in;
     size_t in_off;
 
-    bool reading;    /* client uv_read_start active */
-    bool up_reading; /* upstream uv_read_start active */
-    bool closing;    /* conn_close ran: no new work */
-    bool handles_closed;
+    enum px_conn_state state;
+    bool reading;     /* client uv_read_start active */
+    bool up_reading;  /* upstream uv_read_start active */
     bool draining;    /* finish the current response, then close */
     bool close_after; /* close after the current response */
 
@@ -67,7 +82,6 @@ struct px_conn {
     struct px_h1_parser *req_parser;
     bool req_active, req_done, req_upgrade;
     enum px_h1_body req_body;
-    bool req_keep_alive;
     bool req_te_trailers; /* the client offered "TE: trailers": relay response trailers */
     int req_method_id, req_minor;
     uint64_t req_body_seen; /* decoded body bytes consumed from the client */
@@ -96,11 +110,23 @@ struct px_conn {
     bool resp_trailers;     /* a trailer section towards the client is open */
     bool resp_keep_alive;
     bool tunnel;
-    int resp_status;
+    int resp_status;   /* the final status sent or being sent to the client; 0 none yet */
+    int failed_status; /* set by a parser callback that stopped the parser: answer this */
     uint64_t resp_bytes;
 };
 
 /* conn.c */
+/* No new work is started once closing (CLOSING or CLOSED). */
+static inline bool px_conn_closing(const struct px_conn *c)
+{
+    return c->state != PX_CONN_OPEN;
+}
+/* The handles are closed: no libuv call may name them. */
+static inline bool px_conn_closed(const struct px_conn *c)
+{
+    return c->state == PX_CONN_CLOSED;
+}
+
 void px_conn_cli_commit(struct px_conn *c); /* encrypt c->out, queue, flush */
 void px_conn_close(struct px_conn *c, bool notify);
 void px_conn_update_reading(struct px_conn *c);
