@@ -281,7 +281,7 @@ void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
  * upstream applied backpressure) do not count. */
 static void body_check(struct px_conn *c)
 {
-    if (c->req_done || c->req_body == PX_H1_BODY_NONE || c->tunnel)
+    if (c->req_done || c->req_body == PX_H1_BODY_NONE || px_xchg_tunnel(c))
         return;
     const struct px_config *cfg = c->gen->cfg;
     uint64_t want = (uint64_t)cfg->limits.body_min_rate * cfg->timeouts.body_ms / 1000;
@@ -527,7 +527,7 @@ void px_conn_close(struct px_conn *c, bool notify)
         return;
     conn_set_state(c, PX_CONN_CLOSING);
     px_conn_cli_commit(c); /* a final answer in c->out counts in the log line */
-    if (c->req_active)
+    if (px_xchg_active(c))
         px_conn_log_request(c);
     uv_timer_stop(&c->up_timer);
     px_conn_up_drop(c);
@@ -553,7 +553,7 @@ void px_conn_drain(struct px_conn *c)
         return;
     if (!c->tls.handshake_done)
         px_conn_close(c, false);
-    else if (!c->req_active || c->tunnel)
+    else if (!px_xchg_active(c) || px_xchg_tunnel(c))
         px_conn_close(c, true);
     else
         c->close_after = true;

@@ -14,6 +14,7 @@
 #include "px_worker.h"
 #include "px_gen.h"
 
+#include <assert.h>
 #include <llhttp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,28 @@ static struct px_conn *conn_of(void *ud)
     struct px_conn *c;
     PX_CAST(c, (struct px_conn *)ud, PX_CONN_MAGIC);
     return c;
+}
+
+/* The exchange's transitions (see enum px_xchg_state). */
+static void xchg_set(struct px_conn *c, enum px_xchg_state to)
+{
+    switch (to) {
+    case PX_XS_REQUEST:
+        assert(c->xs == PX_XS_IDLE);
+        break;
+    case PX_XS_RESPONSE:
+        assert(c->xs == PX_XS_REQUEST);
+        break;
+    case PX_XS_TUNNEL:
+        assert(c->xs == PX_XS_RESPONSE);
+        break;
+    case PX_XS_LOGGED:
+        assert(c->xs == PX_XS_REQUEST || c->xs == PX_XS_RESPONSE);
+        break;
+    case PX_XS_IDLE: /* request_reset, from any state */
+        break;
+    }
+    c->xs = to;
 }
 
 static void limits_of(const struct px_conn *c, struct px_h1_limits *lim)
@@ -90,7 +113,8 @@ void px_conn_log_request(struct px_conn *c)
     int st = c->resp_status;
     if (st >= 100 && st < 600)
         w->stats.responses_by_class[st / 100]++;
-    c->req_active = false;
+    if (c->xs != PX_XS_TUNNEL) /* a tunnel is accounted when it begins and stays one */
+        xchg_set(c, PX_XS_LOGGED);
     if (!w->access_log)
         return;
     char cert[64] = "";
@@ -117,7 +141,8 @@ void px_conn_log_request(struct px_conn *c)
 
 static void request_reset(struct px_conn *c)
 {
-    c->req_active = c->req_done = c->req_upgrade = false;
+    xchg_set(c, PX_XS_IDLE);
+    c->req_done = c->req_upgrade = false;
     c->req_body = PX_H1_BODY_NONE;
     c->req_body_seen = 0;
     c->retried = false;
@@ -125,7 +150,7 @@ static void request_reset(struct px_conn *c)
     c->method[0] = '\0';
     c->path_len = 0;
     c->upstream_name[0] = '\0';
-    c->resp_any = c->resp_started = c->resp_interim = c->resp_ended = false;
+    c->resp_any = c->resp_interim = c->resp_ended = false;
     c->resp_chunked = c->resp_keep_alive = c->resp_trailers = false;
     c->resp_status = 0;
     c->failed_status = 0;
@@ -138,19 +163,19 @@ void px_conn_reply_error(struct px_conn *c, int status)
 {
     if (px_conn_closing(c))
         return;
-    if (c->resp_started) {
+    if (px_xchg_responded(c)) {
         px_conn_close(c, false);
         return;
     }
     px_conn_up_drop(c);
-    if (!c->req_active) { /* rejected before a request began: log it all the same */
+    if (c->xs != PX_XS_REQUEST) { /* rejected before a request began: log it all the same */
         request_reset(c);
         clock_gettime(CLOCK_REALTIME, &c->req_wall);
         c->req_start_ms = uv_now(&c->w->loop);
-        c->req_active = true;
+        xchg_set(c, PX_XS_REQUEST);
     }
     c->resp_status = status;
-    c->resp_started = true;
+    xchg_set(c, PX_XS_RESPONSE);
     px_h1_error_response_write(status, true, &c->out);
     px_conn_close(c, true); /* commits c->out, logs the request */
 }
@@ -181,7 +206,7 @@ void px_conn_up_resume(struct px_conn *c)
 void px_conn_up_progress(struct px_conn *c)
 {
     unsigned ms = c->gen->cfg->timeouts.upstream_response_ms;
-    if (ms && !c->tunnel && !px_conn_closed(c))
+    if (ms && !px_xchg_tunnel(c) && !px_conn_closed(c))
         uv_timer_start(&c->up_timer, px_conn_up_timeout, ms, 0);
 }
 
@@ -326,7 +351,7 @@ void px_conn_up_timeout(uv_timer_t *t)
     struct px_conn *c;
     PX_CAST(c, (struct px_conn *)t->data, PX_CONN_MAGIC);
     px_debug("conn %s: upstream %s timed out", c->peer, c->upstream_name);
-    if (c->resp_started)
+    if (px_xchg_responded(c))
         px_conn_close(c, false);
     else
         px_conn_reply_error(c, 504);
@@ -376,7 +401,7 @@ static int route(struct px_conn *c, const struct px_h1_head *h)
 static void request_begin(struct px_conn *c, const struct px_h1_head *h)
 {
     request_reset(c);
-    c->req_active = true;
+    xchg_set(c, PX_XS_REQUEST);
     c->w->stats.requests++;
     clock_gettime(CLOCK_REALTIME, &c->req_wall);
     c->req_start_ms = uv_now(&c->w->loop);
@@ -402,7 +427,7 @@ static int local_answer_begin(struct px_conn *c, const struct px_h1_head *h)
 {
     c->local_answer = true;
     c->resp_status = 200;
-    c->resp_started = true;
+    xchg_set(c, PX_XS_RESPONSE);
     return px_h1_local_answer_write(h, c->close_after, &c->out) < 0 ? abort_status(c, 500) : 0;
 }
 
@@ -537,15 +562,15 @@ static bool feed_request(struct px_conn *c)
 void px_conn_process_input(struct px_conn *c)
 {
     while (!px_conn_closing(c)) {
-        if (c->tunnel) {
+        if (px_xchg_tunnel(c)) {
             tunnel_input(c);
             break;
         }
-        if (c->in.len == c->in_off || (c->req_active && c->req_done))
+        if (c->in.len == c->in_off || (px_xchg_active(c) && c->req_done))
             break;
-        if (c->req_active && px_conn_up_blocked(c))
+        if (px_xchg_active(c) && px_conn_up_blocked(c))
             break;
-        if (!c->req_active && c->phase == PH_IDLE)
+        if (!px_xchg_active(c) && c->phase == PH_IDLE)
             px_conn_set_phase(c, PH_HEAD);
         if (!feed_request(c))
             break;
@@ -583,7 +608,7 @@ static int on_resp_head(void *ud, const struct px_h1_head *h)
         c->close_after = true;
     if (px_h1_response_head_write(h, c->close_after, c->req_minor, &c->out) < 0)
         return abort_status(c, 502);
-    c->resp_started = true;
+    xchg_set(c, PX_XS_RESPONSE);
     return 0;
 }
 
@@ -657,7 +682,7 @@ static void response_done(struct px_conn *c, size_t leftover)
 
 static void tunnel_begin(struct px_conn *c, const char *rest, size_t n)
 {
-    c->tunnel = true;
+    xchg_set(c, PX_XS_TUNNEL);
     uv_timer_stop(&c->up_timer);
     px_conn_cli_commit(c); /* the 101 head, counted in the log line */
     if (px_conn_closing(c))
@@ -675,7 +700,7 @@ static void tunnel_begin(struct px_conn *c, const char *rest, size_t n)
  * or answers 502 / closes. */
 static void up_eof(struct px_conn *c)
 {
-    if (c->tunnel) {
+    if (px_xchg_tunnel(c)) {
         px_conn_close(c, true);
         return;
     }
@@ -689,7 +714,7 @@ static void up_eof(struct px_conn *c)
     }
     if (!c->resp_any && up_retry(c))
         return;
-    if (c->resp_started)
+    if (px_xchg_responded(c))
         px_conn_close(c, false); /* truncated: no second response */
     else
         px_conn_reply_error(c, 502);
@@ -742,7 +767,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     px_conn_up_progress(c);
     c->resp_any = true;
     c->resp_parser_dirty = true;
-    if (c->tunnel) {
+    if (px_xchg_tunnel(c)) {
         if (px_buf_append(&c->out, buf->base, (size_t)nread) < 0) {
             px_conn_close(c, false);
             return;

@@ -48,6 +48,23 @@ enum px_conn_state {
     PX_CONN_CLOSED,
 };
 
+/* The request/response exchange in flight on the connection (px_xchg_set asserts the
+ * transitions; px_xchg_reset returns to IDLE from any state):
+ *   IDLE      no request: waiting for a head (or parsing one);
+ *   REQUEST   a head was parsed (or refused): its response has not begun;
+ *   RESPONSE  a final response began towards the client (relayed, an error, a local
+ *             answer): no other response may follow for this request;
+ *   TUNNEL    a 101 was relayed: bytes flow both ways as they are; already accounted;
+ *   LOGGED    accounted (stats, access log): the connection closes or resets next.
+ * IDLE -> REQUEST -> RESPONSE -> TUNNEL; REQUEST or RESPONSE -> LOGGED. */
+enum px_xchg_state {
+    PX_XS_IDLE,
+    PX_XS_REQUEST,
+    PX_XS_RESPONSE,
+    PX_XS_TUNNEL,
+    PX_XS_LOGGED,
+};
+
 #define PX_CONN_MAGIC 0x50434f4eu /* "PCON" */
 
 struct px_conn {
@@ -80,7 +97,8 @@ struct px_conn {
 
     /* request parser and the request in flight */
     struct px_h1_parser *req_parser;
-    bool req_active, req_done, req_upgrade;
+    enum px_xchg_state xs;
+    bool req_done, req_upgrade;
     enum px_h1_body req_body;
     bool req_te_trailers; /* the client offered "TE: trailers": relay response trailers */
     int req_method_id, req_minor;
@@ -103,17 +121,30 @@ struct px_conn {
     struct px_h1_parser *resp_parser;
     bool resp_parser_dirty; /* bytes of a response seen: needs a fresh parser to reuse */
     bool resp_any;          /* any response byte arrived for this request */
-    bool resp_started;      /* a response head (final) went to the client */
     bool resp_interim;      /* inside a 1xx interim response */
     bool resp_ended;        /* the response parser reported the end */
     bool resp_chunked;      /* re-chunk the body towards the client */
     bool resp_trailers;     /* a trailer section towards the client is open */
     bool resp_keep_alive;
-    bool tunnel;
     int resp_status;   /* the final status sent or being sent to the client; 0 none yet */
     int failed_status; /* set by a parser callback that stopped the parser: answer this */
     uint64_t resp_bytes;
 };
+
+/* A request is in flight and not yet accounted. */
+static inline bool px_xchg_active(const struct px_conn *c)
+{
+    return c->xs == PX_XS_REQUEST || c->xs == PX_XS_RESPONSE;
+}
+/* A final response began towards the client. */
+static inline bool px_xchg_responded(const struct px_conn *c)
+{
+    return c->xs == PX_XS_RESPONSE || c->xs == PX_XS_TUNNEL;
+}
+static inline bool px_xchg_tunnel(const struct px_conn *c)
+{
+    return c->xs == PX_XS_TUNNEL;
+}
 
 /* conn.c */
 /* No new work is started once closing (CLOSING or CLOSED). */
