@@ -1,4 +1,5 @@
-/* Private to conn.c (lifecycle, TLS, client I/O) and conn_relay.c (HTTP, upstream relay).
+/* Private to proxy/worker/: the client transport (conn.c), its HTTP/1 session (session_h1.c)
+ * and the exchange (exchange.c).
  *
  * Ownership: a px_conn embeds its uv handles and write requests. `refs` counts the open
  * handles (tcp, timer, up_timer) plus uv_write requests in flight on either side; the
@@ -15,6 +16,7 @@
 #include "px_check.h"
 #include "px_conn.h"
 #include "px_http1.h"
+#include "px_session.h"
 #include "px_tls.h"
 
 struct px_upconn;
@@ -69,7 +71,8 @@ enum px_xchg_state {
 
 struct px_conn {
     PX_MAGIC_FIELD;
-    struct px_list link; /* in w->conns */
+    struct px_list link;              /* in w->conns */
+    const struct px_session_ops *ops; /* the protocol spoken (px_session_h1) */
     struct px_worker *w;
     struct cs_snapshot *snap; /* one reference, released at free */
     struct px_gen *gen;       /* config + upstream pools it was accepted under (a reference) */
@@ -81,9 +84,10 @@ struct px_conn {
     char peer[64]; /* client IP, for X-Forwarded-For and the access log */
     enum px_phase phase;
 
-    struct px_wq cli;  /* ciphertext to the client */
-    struct px_wq up;   /* plaintext to the upstream */
-    struct px_buf out; /* response plaintext collected before one px_tls_write */
+    struct px_wq cli;   /* ciphertext to the client */
+    struct px_wq up;    /* plaintext to the upstream */
+    struct px_buf out;  /* response plaintext collected before one px_tls_write */
+    uint64_t plain_out; /* plaintext bytes encrypted towards the client, in all */
 
     /* client plaintext not yet parsed: in.data[in_off .. in.len) */
     struct px_buf in;
@@ -126,9 +130,9 @@ struct px_conn {
     bool resp_chunked;      /* re-chunk the body towards the client */
     bool resp_trailers;     /* a trailer section towards the client is open */
     bool resp_keep_alive;
-    int resp_status;   /* the final status sent or being sent to the client; 0 none yet */
-    int failed_status; /* set by a parser callback that stopped the parser: answer this */
-    uint64_t resp_bytes;
+    int resp_status;    /* the final status sent or being sent to the client; 0 none yet */
+    int failed_status;  /* set by a parser callback that stopped the parser: answer this */
+    uint64_t resp_mark; /* plain_out when the request began: the response's bytes follow */
 };
 
 /* A request is in flight and not yet accounted. */
@@ -146,7 +150,23 @@ static inline bool px_xchg_tunnel(const struct px_conn *c)
     return c->xs == PX_XS_TUNNEL;
 }
 
-/* conn.c */
+/* A void * given to a parser, a pool or a libuv handle is the connection: checked. */
+static inline struct px_conn *px_conn_of(void *ud)
+{
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)ud, PX_CONN_MAGIC);
+    return c;
+}
+
+/* Called by a parser callback that stops its parser: the status to answer with once the
+ * feed returns PX_H1_ABORTED. */
+static inline int px_conn_fail(struct px_conn *c, int status)
+{
+    c->failed_status = status;
+    return 1;
+}
+
+/* The transport's interface to its session (conn.c). */
 /* No new work is started once closing (CLOSING or CLOSED). */
 static inline bool px_conn_closing(const struct px_conn *c)
 {
@@ -157,27 +177,19 @@ static inline bool px_conn_closed(const struct px_conn *c)
 {
     return c->state == PX_CONN_CLOSED;
 }
-
 void px_conn_cli_commit(struct px_conn *c); /* encrypt c->out, queue, flush */
 void px_conn_close(struct px_conn *c, bool notify);
-void px_conn_update_reading(struct px_conn *c);
-void px_conn_set_phase(struct px_conn *c, enum px_phase ph);
+void px_conn_update_reading(struct px_conn *c);              /* start/stop reading the client */
+void px_conn_set_phase(struct px_conn *c, enum px_phase ph); /* and its configured timer */
+void px_conn_set_timer(struct px_conn *c, enum px_phase ph, unsigned ms); /* 0: none */
 void px_conn_trim(struct px_conn *c); /* idle: free large empty buffers */
-void px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to);
+/* Starts one write of q's pending bytes to `to` unless one is in flight: 1 started (the
+ * conn holds a reference until cb runs, which must px_conn_unref), 0 nothing to do, or a
+ * negative libuv error (cb will not run). */
+int px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to, uv_write_cb cb);
 size_t px_wq_queued(const struct px_wq *q);
 bool px_conn_up_blocked(const struct px_conn *c); /* upstream queue above watermark */
 bool px_conn_cli_blocked(const struct px_conn *c);
-
-/* conn_relay.c */
-int px_conn_relay_init(struct px_conn *c); /* creates the request parser */
-void px_conn_relay_free(struct px_conn *c);
-void px_conn_process_input(struct px_conn *c); /* parse buffered client plaintext */
-void px_conn_up_drop(struct px_conn *c);       /* cancel or close the upstream side */
-void px_conn_up_write_done(struct px_conn *c, int status);
-void px_conn_up_resume(struct px_conn *c); /* client queue drained: read upstream again */
-void px_conn_up_timeout(uv_timer_t *t);
-void px_conn_up_progress(struct px_conn *c); /* restart the upstream response timer */
-void px_conn_log_request(struct px_conn *c);
-void px_conn_reply_error(struct px_conn *c, int status);
+void px_conn_unref(struct px_conn *c);
 
 #endif
