@@ -29,7 +29,6 @@ static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_re
 static void up_timeout(uv_timer_t *t);
 static void up_write_done(struct px_conn *c, int status);
 
-
 /* The exchange's transitions (see enum px_xchg_state). */
 void px_xchg_set(struct px_conn *c, enum px_xchg_state to)
 {
@@ -83,7 +82,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
  * then costs no system call. */
 void px_xchg_resume(struct px_conn *c)
 {
-    if (!c->uc || !c->uc_ready)
+    if (!px_xchg_attached(c))
         return;
     bool want = !px_conn_closing(c) && !px_conn_cli_blocked(c);
     if (want && !c->up_reading)
@@ -107,15 +106,16 @@ void px_xchg_progress(struct px_conn *c)
 /* Gives the upstream connection back (to the pool when reusable) or cancels a connect. */
 static void up_release(struct px_conn *c, bool reusable)
 {
-    if (!c->uc)
+    if (c->uc_state == PX_UC_NONE)
         return;
-    if (!c->uc_ready) {
+    if (c->uc_state == PX_UC_CONNECTING) {
         px_upconn_cancel(c->uc);
     } else {
         px_upconn_release(c->uc, reusable); /* detaches our reader */
     }
     c->uc = NULL;
-    c->uc_ready = c->up_reading = false;
+    c->uc_state = PX_UC_NONE;
+    c->up_reading = false;
     c->up.pending.len = 0;
     if (!px_conn_closed(c))
         uv_timer_stop(&c->up_timer);
@@ -135,7 +135,7 @@ static void on_up_write(uv_write_t *req, int status)
     c->up.inflight.len = 0;
     c->up.inflight_to = NULL;
     /* a write to an upstream connection we already dropped is of no interest */
-    bool current = c->uc && c->uc_ready && to == px_upconn_stream(c->uc);
+    bool current = px_xchg_attached(c) && to == px_upconn_stream(c->uc);
     if (!px_conn_closing(c))
         up_write_done(c, current ? status : 0);
     px_conn_unref(c);
@@ -151,14 +151,14 @@ static void up_flush(struct px_conn *c)
 
 void px_xchg_flush(struct px_conn *c)
 {
-    if (c->uc && c->uc_ready)
+    if (px_xchg_attached(c))
         up_flush(c);
 }
 
 static void up_attach(struct px_conn *c, struct px_upconn *uc)
 {
+    PX_TRANSITION(c, uc_state, PX_UC_NONE, PX_UC_ATTACHED);
     c->uc = uc;
-    c->uc_ready = true;
     px_upconn_set_owner(uc, c);
     snprintf(c->upstream_name, sizeof c->upstream_name, "%s", px_upconn_server(uc));
     if (c->resp_parser_dirty || !c->resp_parser) {
@@ -181,6 +181,7 @@ static void up_attach(struct px_conn *c, struct px_upconn *uc)
 static void on_up_ready(void *ud, struct px_upconn *uc, int status)
 {
     struct px_conn *c = px_conn_of(ud);
+    PX_TRANSITION(c, uc_state, PX_UC_CONNECTING, PX_UC_NONE); /* the attempt is over */
     c->uc = NULL;
     if (status < 0) {
         px_h1s_error(c, 502);
@@ -194,12 +195,14 @@ int px_xchg_acquire(struct px_conn *c, unsigned flags)
 {
     struct px_upconn *uc = NULL;
     int r = px_upstream_acquire(c->gen->upstreams, c->upstream_idx, flags, on_up_ready, c, &uc);
-    if (r == PX_UP_READY)
+    if (r == PX_UP_READY) {
         up_attach(c, uc);
-    else if (r == PX_UP_PENDING)
+    } else if (r == PX_UP_PENDING) {
+        PX_TRANSITION(c, uc_state, PX_UC_NONE, PX_UC_CONNECTING);
         c->uc = uc;
-    else
+    } else {
         return r == PX_UP_UNAVAILABLE ? 503 : 502;
+    }
     return 0;
 }
 
@@ -228,7 +231,7 @@ static bool idempotent(int method_id)
  * when the retry took over (it answers its own errors). */
 static bool up_retry(struct px_conn *c)
 {
-    if (c->retried || !c->uc || !c->uc_ready || !px_upconn_reused(c->uc) || c->resp_any ||
+    if (c->retried || !px_xchg_attached(c) || !px_upconn_reused(c->uc) || c->resp_any ||
         c->req_upgrade)
         return false;
     if (!idempotent(c->req_method_id) || c->req_body_seen > 0) {
@@ -261,7 +264,7 @@ static void up_write_done(struct px_conn *c, int status)
             px_h1s_error(c, 502);
         return;
     }
-    if (c->uc && c->uc_ready) {
+    if (px_xchg_attached(c)) {
         px_xchg_progress(c);
         up_flush(c);
     }

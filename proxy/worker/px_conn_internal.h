@@ -67,6 +67,17 @@ enum px_xchg_state {
     PX_XS_LOGGED,
 };
 
+/* The exchange's hold on its upstream connection c->uc:
+ *   NONE        no connection (c->uc NULL);
+ *   CONNECTING  c->uc is a pending acquire: cancel it, never read or write it;
+ *   ATTACHED    c->uc is connected (or pooled) and ours until released.
+ * NONE -> CONNECTING -> NONE (the connect's outcome) -> ATTACHED -> NONE. */
+enum px_uc_state {
+    PX_UC_NONE,
+    PX_UC_CONNECTING,
+    PX_UC_ATTACHED,
+};
+
 #define PX_CONN_MAGIC 0x50434f4eu /* "PCON" */
 
 struct px_conn {
@@ -120,7 +131,7 @@ struct px_conn {
 
     /* upstream side */
     struct px_upconn *uc;
-    bool uc_ready; /* connected (or pooled) and owned */
+    enum px_uc_state uc_state; /* how c->uc is held */
     char upstream_name[80];
     struct px_h1_parser *resp_parser;
     bool resp_parser_dirty; /* bytes of a response seen: needs a fresh parser to reuse */
@@ -134,6 +145,12 @@ struct px_conn {
     int failed_status;  /* set by a parser callback that stopped the parser: answer this */
     uint64_t resp_mark; /* plain_out when the request began: the response's bytes follow */
 };
+
+/* The exchange holds a connected upstream connection. */
+static inline bool px_xchg_attached(const struct px_conn *c)
+{
+    return c->uc_state == PX_UC_ATTACHED;
+}
 
 /* A request is in flight and not yet accounted. */
 static inline bool px_xchg_active(const struct px_conn *c)

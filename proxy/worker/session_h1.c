@@ -317,7 +317,7 @@ static void in_compact(struct px_conn *c)
 static void tunnel_input(struct px_conn *c)
 {
     size_t avail = c->in.len - c->in_off;
-    if (avail && c->uc && c->uc_ready) {
+    if (avail && px_xchg_attached(c)) {
         if (px_buf_append(&c->up.pending, c->in.data + c->in_off, avail) < 0) {
             px_conn_close(c, false);
             return;
@@ -400,7 +400,7 @@ void px_h1s_end(struct px_conn *c)
  * holds the upstream back is not an upstream stall), and upstream reading may resume. */
 static void h1_on_drained(struct px_conn *c)
 {
-    if (c->uc && c->uc_ready)
+    if (px_xchg_attached(c))
         px_xchg_progress(c);
     if (!px_conn_cli_blocked(c))
         px_xchg_resume(c);
