@@ -34,7 +34,7 @@ enum px_phase {
     PH_HANDSHAKE, /* timer: handshake_ms */
     PH_HEAD,      /* timer: header_ms -> 408 */
     PH_IDLE,      /* timer: idle_ms -> quiet close */
-    PH_BUSY,      /* a request is in flight; client timer off */
+    PH_BUSY,      /* a request is in flight; the session's timer (body rate) or none */
     PH_LINGER,    /* closing, flushing the last bytes; timer bounds it */
 };
 
@@ -51,7 +51,7 @@ enum px_conn_state {
 };
 
 /* The request/response exchange in flight on the connection (px_xchg_set asserts the
- * transitions; px_xchg_reset returns to IDLE from any state):
+ * transitions; setting IDLE, the session's request reset, is allowed from any state):
  *   IDLE      no request: waiting for a head (or parsing one);
  *   REQUEST   a head was parsed (or refused): its response has not begun;
  *   RESPONSE  a final response began towards the client (relayed, an error, a local
