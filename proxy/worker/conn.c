@@ -1,6 +1,7 @@
-/* Client connections, part 1: accept, the TLS engine over libuv, the client-side phase
- * timer, write queues, backpressure and the close path. The HTTP side and the upstream
- * relay are in conn_relay.c. See px_conn_internal.h for ownership.
+/* The client transport: accept, the TLS engine over libuv, the client-side phase timer,
+ * write queues, backpressure and the close path. It knows nothing of HTTP: the protocol
+ * is the connection's session (px_session.h), told of plaintext, drained writes, its
+ * timeouts and the close. See px_conn_internal.h for ownership.
  */
 #include "px_conn.h"
 
@@ -10,6 +11,7 @@
 #include "px_worker.h"
 #include "px_gen.h"
 
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +26,22 @@ static void handshake_abandoned(struct px_conn *c, const char *reason);
 
 struct px_list *px_conn_link(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     return &c->link;
 }
 
 struct px_conn *px_conn_of_link(struct px_list *l)
 {
-    return px_list_entry(l, struct px_conn, link);
+    struct px_conn *c;
+    PX_CAST(c, px_list_entry(l, struct px_conn, link), PX_CONN_MAGIC);
+    return c;
+}
+
+/* The lifecycle only moves forward: OPEN -> CLOSING -> CLOSED, or OPEN -> CLOSED. */
+static void conn_set_state(struct px_conn *c, enum px_conn_state to)
+{
+    assert(to > c->state);
+    c->state = to;
 }
 
 /* ---- freeing ---- */
@@ -37,7 +49,7 @@ struct px_conn *px_conn_of_link(struct px_list *l)
 static void conn_free(struct px_conn *c)
 {
     struct px_worker *w = c->w;
-    px_conn_relay_free(c);
+    c->ops->free(c);
     px_tls_close(&c->tls);
     px_buf_free(&c->cli.pending);
     px_buf_free(&c->cli.inflight);
@@ -52,19 +64,23 @@ static void conn_free(struct px_conn *c)
     if (w->stats.active > 0)
         w->stats.active--;
     px_worker_conn_remove(w, c);
+    c->magic = 0;
     free(c);
     px_worker_conn_gone(w);
 }
 
-static void unref(struct px_conn *c)
+void px_conn_unref(struct px_conn *c)
 {
+    assert(c->refs > 0);
     if (--c->refs == 0)
         conn_free(c);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    unref(h->data);
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)h->data, PX_CONN_MAGIC);
+    px_conn_unref(c);
 }
 
 /* ---- write queues ---- */
@@ -86,52 +102,49 @@ bool px_conn_cli_blocked(const struct px_conn *c)
 }
 
 static void on_cli_write(uv_write_t *req, int status);
-static void on_up_write(uv_write_t *req, int status);
 
-void px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to)
+int px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to, uv_write_cb cb)
 {
-    if (q->busy || q->pending.len == 0 || c->handles_closed)
-        return;
+    if (q->busy || q->pending.len == 0 || px_conn_closed(c))
+        return 0;
     struct px_buf tmp = q->inflight;
     q->inflight = q->pending;
     q->pending = tmp;
     q->pending.len = 0;
     uv_buf_t b = uv_buf_init(q->inflight.data, (unsigned)q->inflight.len);
     q->req.data = c;
-    int r = uv_write(&q->req, to, &b, 1, q == &c->cli ? on_cli_write : on_up_write);
+    int r = uv_write(&q->req, to, &b, 1, cb);
     if (r < 0) {
-        size_t n = q->inflight.len;
         q->inflight.len = 0;
         px_debug("conn %s: write: %s", c->peer, uv_strerror(r));
-        if (q == &c->cli)
-            close_handles(c);
-        else if (n)
-            px_conn_up_write_done(c, r);
-        return;
+        return r;
     }
     q->busy = true;
     q->inflight_to = to;
     c->refs++;
-    if (q == &c->cli)
-        c->w->stats.bytes_out += q->inflight.len;
+    return 1;
 }
 
 static void cli_flush(struct px_conn *c)
 {
     px_tls_take_output(&c->tls, &c->cli.pending);
-    px_wq_flush(c, &c->cli, (uv_stream_t *)&c->tcp);
+    int r = px_wq_flush(c, &c->cli, (uv_stream_t *)&c->tcp, on_cli_write);
+    if (r < 0)
+        close_handles(c);
+    else if (r > 0)
+        c->w->stats.bytes_out += c->cli.inflight.len;
 }
 
 void px_conn_cli_commit(struct px_conn *c)
 {
-    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
         if (px_tls_write(&c->tls, c->out.data, c->out.len) < 0) {
             px_debug("conn %s: TLS write: %s", c->peer, c->tls.err);
             c->out.len = 0;
             close_handles(c);
             return;
         }
-        c->resp_bytes += c->out.len;
+        c->plain_out += c->out.len;
     }
     c->out.len = 0;
     cli_flush(c);
@@ -157,17 +170,16 @@ void px_conn_trim(struct px_conn *c)
 
 static void on_cli_write(uv_write_t *req, int status)
 {
-    struct px_conn *c = req->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)req->data, PX_CONN_MAGIC);
     c->cli.busy = false;
     c->cli.inflight.len = 0;
-    if (status < 0 && !c->handles_closed) {
+    if (status < 0 && !px_conn_closed(c)) {
         px_debug("conn %s: write: %s", c->peer, uv_strerror(status));
         close_handles(c);
-    } else if (!c->handles_closed) {
+    } else if (!px_conn_closed(c)) {
         cli_flush(c);
-        if (c->uc && c->uc_ready)
-            px_conn_up_progress(c);
-        if (c->closing && !c->cli.busy) {
+        if (px_conn_closing(c) && !c->cli.busy) {
             close_handles(c);
         } else {
             /* waiting for a request (after the handshake or a response): hold no buffers */
@@ -176,30 +188,18 @@ static void on_cli_write(uv_write_t *req, int status)
                 px_conn_trim(c);
             if (!px_conn_cli_blocked(c))
                 px_conn_update_reading(c);
+            c->ops->on_drained(c);
         }
     }
-    unref(c);
-}
-
-static void on_up_write(uv_write_t *req, int status)
-{
-    struct px_conn *c = req->data;
-    uv_stream_t *to = c->up.inflight_to;
-    c->up.busy = false;
-    c->up.inflight.len = 0;
-    c->up.inflight_to = NULL;
-    /* a write to an upstream connection we already dropped is of no interest */
-    bool current = c->uc && c->uc_ready && to == px_upconn_stream(c->uc);
-    if (!c->closing)
-        px_conn_up_write_done(c, current ? status : 0);
-    unref(c);
+    px_conn_unref(c);
 }
 
 /* ---- reading and backpressure ---- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct px_conn *c = h->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)h->data, PX_CONN_MAGIC);
     size_t len = 0;
     buf->base = c->gen->upstreams ? px_upstreams_scratch(c->gen->upstreams, &len) : NULL;
     buf->len = len;
@@ -209,27 +209,36 @@ static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void px_conn_update_reading(struct px_conn *c)
 {
-    if (c->handles_closed)
+    if (px_conn_closed(c))
         return;
-    bool want = !c->closing && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
+    bool want = !px_conn_closing(c) && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
     if (want && !c->reading)
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_cli_read) == 0;
     else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    px_conn_up_resume(c);
 }
 
 /* ---- phases and timers ---- */
 
 static void on_timer(uv_timer_t *t);
 
+void px_conn_set_timer(struct px_conn *c, enum px_phase ph, unsigned ms)
+{
+    c->phase = ph;
+    if (px_conn_closed(c))
+        return;
+    if (ms)
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
 void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
 {
     const struct px_timeouts *to = &c->gen->cfg->timeouts;
     unsigned ms = 0;
-    c->phase = ph;
     switch (ph) {
     case PH_HANDSHAKE:
         ms = to->handshake_ms;
@@ -243,42 +252,16 @@ void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
     case PH_LINGER:
         ms = LINGER_MS;
         break;
-    case PH_BUSY:
-        if (c->req_body != PX_H1_BODY_NONE && !c->req_done) {
-            ms = to->body_ms;
-            c->body_mark = c->req_body_seen;
-        }
+    case PH_BUSY: /* the session's own timer, if any: px_conn_set_timer */
         break;
     }
-    if (c->handles_closed)
-        return;
-    if (ms)
-        uv_timer_start(&c->timer, on_timer, ms, 0);
-    else
-        uv_timer_stop(&c->timer);
-}
-
-/* Slow-body defence: while a request body is being read, each body_ms window must bring
- * body_min_rate bytes per second. Windows in which we did not read the client (the
- * upstream applied backpressure) do not count. */
-static void body_check(struct px_conn *c)
-{
-    if (c->req_done || c->req_body == PX_H1_BODY_NONE || c->tunnel)
-        return;
-    const struct px_config *cfg = c->gen->cfg;
-    uint64_t want = (uint64_t)cfg->limits.body_min_rate * cfg->timeouts.body_ms / 1000;
-    if (c->reading && c->req_body_seen - c->body_mark < want) {
-        px_debug("conn %s: request body too slow (%llu bytes in %u ms)", c->peer,
-                 (unsigned long long)(c->req_body_seen - c->body_mark), cfg->timeouts.body_ms);
-        px_conn_reply_error(c, 408);
-        return;
-    }
-    px_conn_set_phase(c, PH_BUSY); /* next window */
+    px_conn_set_timer(c, ph, ms);
 }
 
 static void on_timer(uv_timer_t *t)
 {
-    struct px_conn *c = t->data;
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)t->data, PX_CONN_MAGIC);
     switch (c->phase) {
     case PH_HANDSHAKE:
         px_debug("conn %s: handshake timeout", c->peer);
@@ -286,16 +269,14 @@ static void on_timer(uv_timer_t *t)
         px_conn_close(c, false);
         break;
     case PH_HEAD:
-        px_conn_reply_error(c, 408);
+    case PH_BUSY:
+        c->ops->on_timeout(c);
         break;
     case PH_IDLE:
         px_conn_close(c, true);
         break;
     case PH_LINGER:
         close_handles(c);
-        break;
-    case PH_BUSY:
-        body_check(c);
         break;
     }
 }
@@ -394,7 +375,7 @@ static void tls_read_all(struct px_conn *c)
         px_conn_close(c, r == PX_TLS_EOF);
         return;
     }
-    px_conn_process_input(c);
+    c->ops->on_plaintext(c);
 }
 
 static void tls_drive(struct px_conn *c)
@@ -416,8 +397,9 @@ static void tls_drive(struct px_conn *c)
 
 static void on_cli_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct px_conn *c = s->data;
-    if (nread == 0 || c->closing)
+    struct px_conn *c;
+    PX_CAST(c, (struct px_conn *)s->data, PX_CONN_MAGIC);
+    if (nread == 0 || px_conn_closing(c))
         return;
     if (nread < 0) {
         if (nread != UV_EOF)
@@ -456,6 +438,9 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
         px_err("accept: out of memory");
         return;
     }
+    c->magic = PX_CONN_MAGIC;
+    c->state = PX_CONN_OPEN;
+    c->ops = &px_session_h1; /* ALPN offers http/1.1 only */
     c->w = w;
     c->snap = cs_snapshot_ref(w->snap);
     c->gen = px_gen_ref(w->gen); /* config and pools consistent with snap's site tags */
@@ -470,15 +455,13 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     int r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r < 0) {
         px_debug("accept: %s", uv_strerror(r));
-        c->closing = true;
         close_handles(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     peer_text(c);
-    if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0 || px_conn_relay_init(c) < 0) {
+    if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0 || c->ops->open(c) < 0) {
         px_err("conn %s: cannot set up TLS/HTTP state", c->peer);
-        c->closing = true;
         close_handles(c);
         return;
     }
@@ -490,11 +473,10 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
 
 static void close_handles(struct px_conn *c)
 {
-    if (c->handles_closed)
+    if (px_conn_closed(c))
         return;
-    c->closing = true;
-    c->handles_closed = true;
-    px_conn_up_drop(c);
+    conn_set_state(c, PX_CONN_CLOSED);
+    c->ops->on_close(c, PX_SESSION_CLOSED);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->up_timer, on_handle_closed);
@@ -504,19 +486,16 @@ static void close_handles(struct px_conn *c)
  * close_notify when notify, flush, then close the handles (bounded by LINGER_MS). */
 void px_conn_close(struct px_conn *c, bool notify)
 {
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
-    c->closing = true;
+    conn_set_state(c, PX_CONN_CLOSING);
     px_conn_cli_commit(c); /* a final answer in c->out counts in the log line */
-    if (c->req_active)
-        px_conn_log_request(c);
-    uv_timer_stop(&c->up_timer);
-    px_conn_up_drop(c);
+    c->ops->on_close(c, PX_SESSION_CLOSING);
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !c->handles_closed) {
+    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
         px_tls_shutdown(&c->tls);
         cli_flush(c);
     }
@@ -528,19 +507,19 @@ void px_conn_close(struct px_conn *c, bool notify)
 
 void px_conn_drain(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     c->draining = true;
-    if (c->closing)
+    if (px_conn_closing(c))
         return;
     if (!c->tls.handshake_done)
         px_conn_close(c, false);
-    else if (!c->req_active || c->tunnel)
-        px_conn_close(c, true);
     else
-        c->close_after = true;
+        c->ops->on_close(c, PX_SESSION_DRAIN);
 }
 
 void px_conn_abort(struct px_conn *c)
 {
+    PX_CHECK(c, PX_CONN_MAGIC);
     px_conn_close(c, false);
     close_handles(c);
 }

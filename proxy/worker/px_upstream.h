@@ -21,7 +21,7 @@ void px_upstreams_shutdown(struct px_upstreams *u);
 void px_upstreams_free(struct px_upstreams *u);
 
 /* Connections: acquire and release (the pools and passive health behind them), and
- * reading an acquired connection; used by the client connection (conn.c, conn_relay.c). */
+ * reading an acquired connection; used by the exchange (exchange.c). */
 
 struct px_upconn; /* one TCP connection to one upstream server (opaque) */
 struct px_stats;
