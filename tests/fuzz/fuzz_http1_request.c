@@ -31,9 +31,9 @@ static const struct px_h1_limits limits = {
 /* The re-serialised head adds at most a handful of fields. */
 static const struct px_h1_limits relimits = {
     .max_request_line = 512, .max_head = 8192, .max_headers = 64};
-/* fwd.host is set: without it an HTTP/1.0 request without Host goes out as an HTTP/1.1
- * request without Host, which the re-parse (and any upstream) refuses. proxy/worker/conn_relay.c
- * passes no host today (reported to the lead). */
+/* fwd.host is set, as the HTTP/1 session (proxy/worker/session_h1.c) sets it to the SNI name:
+ * without it an HTTP/1.0 request without Host would go out as an HTTP/1.1 request without
+ * Host, which the re-parse (and any upstream) refuses. */
 static const struct px_h1_forward fwd = {
     .client_addr = "192.0.2.7", .proto = "https", .host = "fallback.example", .via = "twofold"};
 
