@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Failed handshakes are visible (issue 10, point 4), through the real binary at the
+"""Failed handshakes are visible, through the real binary at the
 default log level: one line per failed handshake with client, SNI, reason and the client's
 capabilities; the rate limit (PX_HELLO_LOG_RATE lines per second per worker) and its
 "N more ... not logged" line; GET /debug/failed-hellos (newest first, at most 64 kept per

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Reloads that happen only for changes that matter, and say which certificate they mean
-(issue 10, points 10 and 11), through the real binary with the watcher on.
+"""Reloads that happen only for changes that matter, and say which certificate they mean,
+through the real binary with the watcher on.
 
 - test_unrelated_files_no_reload: cert_dir = T/srv/certs with the access log in T/srv (the
   directory above the cert_dir, which the watcher watches for a rename of the cert_dir;

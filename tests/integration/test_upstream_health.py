@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Passive upstream health as an operator sees it (issue 10, point 14).
+"""Passive upstream health as an operator sees it.
 
 One twofold (one worker, admin on) in front of one upstream server with max_fails = 1 and
 fail_timeout = 1s. The server is stopped (connects are refused), then started again on
