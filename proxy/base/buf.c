@@ -41,6 +41,11 @@ static int reserve(struct px_buf *b, size_t n)
     return 0;
 }
 
+int px_buf_reserve(struct px_buf *b, size_t n)
+{
+    return reserve(b, n) != 0 ? -ENOMEM : 0;
+}
+
 int px_buf_append(struct px_buf *b, const void *p, size_t n)
 {
     if (reserve(b, n) != 0)

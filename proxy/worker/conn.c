@@ -16,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN_CAP         (64 * 1024) /* unparsed client plaintext before we stop reading */
-#define TLS_READ_CHUNK (4 * 1024)  /* room ensured per px_tls_read: small requests, small buffer */
-#define LINGER_MS      5000        /* bound on flushing the last bytes at close */
-#define TRIM_KEEP      1024        /* idle connections keep buffers up to this size (memory/conn) */
+#define IN_CAP         (64 * 1024)    /* unparsed client plaintext before we stop reading */
+#define TLS_READ_CHUNK (4 * 1024 - 1) /* room per px_tls_read (4 KiB with the NUL): small buffer   \
+                                       */
+#define LINGER_MS 5000                /* bound on flushing the last bytes at close */
+#define TRIM_KEEP 1024 /* idle connections keep buffers up to this size (memory/conn) */
 
 static void close_handles(struct px_conn *c);
 static void handshake_abandoned(struct px_conn *c, const char *reason);
@@ -37,7 +38,8 @@ struct px_conn *px_conn_of_link(struct px_list *l)
     return c;
 }
 
-/* The lifecycle only moves forward: OPEN -> CLOSING -> CLOSED, or OPEN -> CLOSED. */
+/* The lifecycle only moves forward: HANDSHAKE -> OPEN -> CLOSING -> CLOSED, skipping
+ * states on the way to a close. */
 static void conn_set_state(struct px_conn *c, enum px_conn_state to)
 {
     assert(to > c->state);
@@ -49,12 +51,10 @@ static void conn_set_state(struct px_conn *c, enum px_conn_state to)
 static void conn_free(struct px_conn *c)
 {
     struct px_worker *w = c->w;
-    c->ops->free(c);
+    if (c->session)
+        c->ops->free(c);
     px_tls_close(&c->tls);
-    px_buf_free(&c->cli.pending);
-    px_buf_free(&c->cli.inflight);
-    px_buf_free(&c->up.pending);
-    px_buf_free(&c->up.inflight);
+    px_wq_free(&c->cli);
     px_buf_free(&c->out);
     px_buf_free(&c->in);
     cs_snapshot_release(c->snap);
@@ -83,17 +83,7 @@ static void on_handle_closed(uv_handle_t *h)
     px_conn_unref(c);
 }
 
-/* ---- write queues ---- */
-
-size_t px_wq_queued(const struct px_wq *q)
-{
-    return q->pending.len + q->inflight.len;
-}
-
-bool px_conn_up_blocked(const struct px_conn *c)
-{
-    return px_wq_queued(&c->up) >= c->gen->cfg->limits.write_watermark;
-}
+/* ---- the client write queue ---- */
 
 bool px_conn_cli_blocked(const struct px_conn *c)
 {
@@ -103,36 +93,19 @@ bool px_conn_cli_blocked(const struct px_conn *c)
 
 static void on_cli_write(uv_write_t *req, int status);
 
-int px_wq_flush(struct px_conn *c, struct px_wq *q, uv_stream_t *to, uv_write_cb cb)
-{
-    if (q->busy || q->pending.len == 0 || px_conn_closed(c))
-        return 0;
-    struct px_buf tmp = q->inflight;
-    q->inflight = q->pending;
-    q->pending = tmp;
-    q->pending.len = 0;
-    uv_buf_t b = uv_buf_init(q->inflight.data, (unsigned)q->inflight.len);
-    q->req.data = c;
-    int r = uv_write(&q->req, to, &b, 1, cb);
-    if (r < 0) {
-        q->inflight.len = 0;
-        px_debug("conn %s: write: %s", c->peer, uv_strerror(r));
-        return r;
-    }
-    q->busy = true;
-    q->inflight_to = to;
-    c->refs++;
-    return 1;
-}
-
 static void cli_flush(struct px_conn *c)
 {
     px_tls_take_output(&c->tls, &c->cli.pending);
-    int r = px_wq_flush(c, &c->cli, (uv_stream_t *)&c->tcp, on_cli_write);
-    if (r < 0)
+    if (px_conn_closed(c))
+        return;
+    int r = px_wq_flush(&c->cli, (uv_stream_t *)&c->tcp, on_cli_write, c);
+    if (r < 0) {
+        px_debug("conn %s: write: %s", c->peer, uv_strerror(r));
         close_handles(c);
-    else if (r > 0)
+    } else if (r > 0) {
+        c->refs++;
         c->w->stats.bytes_out += c->cli.inflight.len;
+    }
 }
 
 void px_conn_cli_commit(struct px_conn *c)
@@ -154,14 +127,9 @@ void px_conn_cli_commit(struct px_conn *c)
  * buffers are returned (small ones stay, so small exchanges allocate nothing). */
 void px_conn_trim(struct px_conn *c)
 {
-    struct px_buf *idle[] = {&c->out, &c->up.pending, &c->cli.pending};
-    for (size_t i = 0; i < sizeof idle / sizeof idle[0]; i++)
-        if (idle[i]->len == 0 && idle[i]->cap > TRIM_KEEP)
-            px_buf_free(idle[i]);
-    if (!c->cli.busy && c->cli.inflight.cap > TRIM_KEEP)
-        px_buf_free(&c->cli.inflight);
-    if (!c->up.busy && c->up.inflight.cap > TRIM_KEEP)
-        px_buf_free(&c->up.inflight);
+    if (c->out.len == 0 && c->out.cap > TRIM_KEEP)
+        px_buf_free(&c->out);
+    px_wq_trim(&c->cli, TRIM_KEEP);
     if (c->in_off == c->in.len && c->in.cap > TRIM_KEEP) {
         px_buf_free(&c->in);
         c->in_off = 0;
@@ -172,8 +140,7 @@ static void on_cli_write(uv_write_t *req, int status)
 {
     struct px_conn *c;
     PX_CAST(c, (struct px_conn *)req->data, PX_CONN_MAGIC);
-    c->cli.busy = false;
-    c->cli.inflight.len = 0;
+    px_wq_done(&c->cli);
     if (status < 0 && !px_conn_closed(c)) {
         px_debug("conn %s: write: %s", c->peer, uv_strerror(status));
         close_handles(c);
@@ -182,13 +149,10 @@ static void on_cli_write(uv_write_t *req, int status)
         if (px_conn_closing(c) && !c->cli.busy) {
             close_handles(c);
         } else {
-            /* waiting for a request (after the handshake or a response): hold no buffers */
-            if ((c->phase == PH_IDLE || (c->phase == PH_HEAD && c->in_off == c->in.len)) &&
-                !c->cli.busy)
-                px_conn_trim(c);
             if (!px_conn_cli_blocked(c))
                 px_conn_update_reading(c);
-            c->ops->on_drained(c);
+            if (c->session)
+                c->ops->on_drained(c);
         }
     }
     px_conn_unref(c);
@@ -211,7 +175,8 @@ void px_conn_update_reading(struct px_conn *c)
 {
     if (px_conn_closed(c))
         return;
-    bool want = !px_conn_closing(c) && c->in.len - c->in_off < IN_CAP && !px_conn_up_blocked(c);
+    bool want = !px_conn_closing(c) && c->in.len - c->in_off < IN_CAP &&
+                (!c->session || c->ops->wants_input(c));
     if (want && !c->reading)
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_cli_read) == 0;
     else if (!want && c->reading) {
@@ -224,7 +189,7 @@ void px_conn_update_reading(struct px_conn *c)
 
 static void on_timer(uv_timer_t *t);
 
-void px_conn_set_timer(struct px_conn *c, enum px_phase ph, unsigned ms)
+static void set_timer(struct px_conn *c, enum px_phase ph, unsigned ms)
 {
     c->phase = ph;
     if (px_conn_closed(c))
@@ -235,27 +200,10 @@ void px_conn_set_timer(struct px_conn *c, enum px_phase ph, unsigned ms)
         uv_timer_stop(&c->timer);
 }
 
-void px_conn_set_phase(struct px_conn *c, enum px_phase ph)
+void px_conn_session_timer(struct px_conn *c, unsigned ms)
 {
-    const struct px_timeouts *to = &c->gen->cfg->timeouts;
-    unsigned ms = 0;
-    switch (ph) {
-    case PH_HANDSHAKE:
-        ms = to->handshake_ms;
-        break;
-    case PH_HEAD:
-        ms = to->header_ms;
-        break;
-    case PH_IDLE:
-        ms = to->idle_ms;
-        break;
-    case PH_LINGER:
-        ms = LINGER_MS;
-        break;
-    case PH_BUSY: /* the session's own timer, if any: px_conn_set_timer */
-        break;
-    }
-    px_conn_set_timer(c, ph, ms);
+    assert(c->session);
+    set_timer(c, PH_SESSION, ms);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -268,12 +216,8 @@ static void on_timer(uv_timer_t *t)
         handshake_abandoned(c, "timeout_after_hello");
         px_conn_close(c, false);
         break;
-    case PH_HEAD:
-    case PH_BUSY:
+    case PH_SESSION:
         c->ops->on_timeout(c);
-        break;
-    case PH_IDLE:
-        px_conn_close(c, true);
         break;
     case PH_LINGER:
         close_handles(c);
@@ -323,31 +267,23 @@ static void handshake_failed(struct px_conn *c)
  * its ClientHello arrived (e.g. it did not like the certificate it was sent). */
 static void handshake_abandoned(struct px_conn *c, const char *reason)
 {
-    if (!c->tls.handshake_done && c->tls.hello)
+    if (c->state == PX_CONN_HANDSHAKE && c->tls.hello)
         note_hello_failure(c, reason, "");
 }
 
+/* Room for room more plaintext bytes in c->in, compacting parsed bytes away first when
+ * that makes the room. */
 static int in_reserve(struct px_conn *c, size_t room)
 {
     struct px_buf *b = &c->in;
     if (c->in_off == b->len) {
         b->len = c->in_off = 0;
-    } else if (c->in_off > 0 && b->cap - b->len < room) {
+    } else if (c->in_off > 0 && px_buf_room(b) < room) {
         memmove(b->data, b->data + c->in_off, b->len - c->in_off);
         b->len -= c->in_off;
         c->in_off = 0;
     }
-    if (b->cap - b->len >= room)
-        return 0;
-    size_t cap = b->cap ? b->cap : room;
-    while (cap - b->len < room)
-        cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
-    b->data = p;
-    b->cap = cap;
-    return 0;
+    return px_buf_reserve(b, room);
 }
 
 /* Decrypts everything the TLS engine holds into c->in, then parses it. */
@@ -358,10 +294,11 @@ static void tls_read_all(struct px_conn *c)
             px_conn_close(c, false);
             return;
         }
-        int r = px_tls_read(&c->tls, c->in.data + c->in.len, c->in.cap - c->in.len);
+        int r = px_tls_read(&c->tls, c->in.data + c->in.len, px_buf_room(&c->in));
         cli_flush(c); /* post-handshake messages, alerts */
         if (r > 0) {
             c->in.len += (size_t)r;
+            c->in.data[c->in.len] = '\0';
             continue;
         }
         if (r == PX_TLS_WANT) {
@@ -378,9 +315,22 @@ static void tls_read_all(struct px_conn *c)
     c->ops->on_plaintext(c);
 }
 
+/* The handshake is done: the session the client negotiated takes the connection. */
+static void session_open(struct px_conn *c)
+{
+    cs_counters_note_handshake(&c->w->hs, c->tls.ssl);
+    conn_set_state(c, PX_CONN_OPEN);
+    c->ops = &px_session_h1; /* ALPN offers http/1.1 only */
+    set_timer(c, PH_SESSION, 0);
+    if (c->ops->open(c) < 0) {
+        px_err("conn %s: cannot set up the %s session", c->peer, c->ops->name);
+        px_conn_close(c, false);
+    }
+}
+
 static void tls_drive(struct px_conn *c)
 {
-    if (!c->tls.handshake_done) {
+    if (c->state == PX_CONN_HANDSHAKE) {
         int r = px_tls_handshake(&c->tls);
         cli_flush(c);
         if (r == PX_TLS_ERROR) {
@@ -389,8 +339,9 @@ static void tls_drive(struct px_conn *c)
         }
         if (r != 1)
             return;
-        cs_counters_note_handshake(&c->w->hs, c->tls.ssl);
-        px_conn_set_phase(c, PH_HEAD);
+        session_open(c);
+        if (px_conn_closing(c))
+            return;
     }
     tls_read_all(c);
 }
@@ -439,8 +390,7 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
         return;
     }
     c->magic = PX_CONN_MAGIC;
-    c->state = PX_CONN_OPEN;
-    c->ops = &px_session_h1; /* ALPN offers http/1.1 only */
+    c->state = PX_CONN_HANDSHAKE;
     c->w = w;
     c->snap = cs_snapshot_ref(w->snap);
     c->gen = px_gen_ref(w->gen); /* config and pools consistent with snap's site tags */
@@ -449,9 +399,8 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     w->stats.active++;
     uv_tcp_init(&w->loop, &c->tcp);
     uv_timer_init(&w->loop, &c->timer);
-    uv_timer_init(&w->loop, &c->up_timer);
-    c->tcp.data = c->timer.data = c->up_timer.data = c;
-    c->refs = 3;
+    c->tcp.data = c->timer.data = c;
+    c->refs = 2;
     int r = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (r < 0) {
         px_debug("accept: %s", uv_strerror(r));
@@ -460,12 +409,12 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
     }
     uv_tcp_nodelay(&c->tcp, 1);
     peer_text(c);
-    if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0 || c->ops->open(c) < 0) {
-        px_err("conn %s: cannot set up TLS/HTTP state", c->peer);
+    if (px_tls_init(&c->tls, cs_snapshot_base_ctx(c->snap), c) < 0) {
+        px_err("conn %s: cannot set up TLS state", c->peer);
         close_handles(c);
         return;
     }
-    px_conn_set_phase(c, PH_HANDSHAKE);
+    set_timer(c, PH_HANDSHAKE, c->gen->cfg->timeouts.handshake_ms);
     px_conn_update_reading(c);
 }
 
@@ -476,10 +425,10 @@ static void close_handles(struct px_conn *c)
     if (px_conn_closed(c))
         return;
     conn_set_state(c, PX_CONN_CLOSED);
-    c->ops->on_close(c, PX_SESSION_CLOSED);
+    if (c->session)
+        c->ops->on_close(c, PX_SESSION_CLOSED);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->up_timer, on_handle_closed);
 }
 
 /* Orderly close: account for the request in flight, drop the upstream, queue
@@ -490,7 +439,8 @@ void px_conn_close(struct px_conn *c, bool notify)
         return;
     conn_set_state(c, PX_CONN_CLOSING);
     px_conn_cli_commit(c); /* a final answer in c->out counts in the log line */
-    c->ops->on_close(c, PX_SESSION_CLOSING);
+    if (c->session)
+        c->ops->on_close(c, PX_SESSION_CLOSING);
     if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -502,7 +452,7 @@ void px_conn_close(struct px_conn *c, bool notify)
     if (!c->cli.busy)
         close_handles(c);
     else
-        px_conn_set_phase(c, PH_LINGER);
+        set_timer(c, PH_LINGER, LINGER_MS);
 }
 
 void px_conn_drain(struct px_conn *c)
@@ -511,7 +461,7 @@ void px_conn_drain(struct px_conn *c)
     c->draining = true;
     if (px_conn_closing(c))
         return;
-    if (!c->tls.handshake_done)
+    if (!c->session)
         px_conn_close(c, false);
     else
         c->ops->on_close(c, PX_SESSION_DRAIN);

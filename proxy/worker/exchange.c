@@ -1,22 +1,57 @@
-/* The exchange: one request/response with its upstream connection, on behalf of the
- * HTTP/1 session (session_h1.c): acquiring the upstream connection (pooled or new), the
- * request bytes out through the upstream write queue, the response parsed, rewritten and
- * re-framed back into the client's plaintext, interim 1xx, trailers, WebSocket tunnels,
- * the upstream response timer, and one retry of an idempotent request on a stale pooled
- * connection. It reports to the session through px_h1s_error / px_h1s_log / px_h1s_end
- * and the session's on_plaintext operation.
+/* The exchange (px_exchange.h): one request/response with its upstream connection.
+ * Acquires the connection (pooled or new), writes the request through its own write
+ * queue, parses the response (interim 1xx, trailers, a 101 and the tunnel after it) and
+ * hands it to its owner through callbacks; its own timer bounds the upstream's silence;
+ * an idempotent request that met a stale pooled connection is sent once more.
  */
-#include "px_conn_internal.h"
 #include "px_exchange.h"
+
+#include "px_check.h"
+#include "px_config.h"
 #include "px_gen.h"
 #include "px_log.h"
 #include "px_upstream.h"
 #include "px_worker.h"
+#include "px_wq.h"
 
 #include <assert.h>
 #include <llhttp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PX_XCHG_MAGIC 0x58434847u /* "XCHG" */
+#define TRIM_KEEP     1024        /* an idle exchange keeps buffers up to this size */
+
+struct px_exchange {
+    PX_MAGIC_FIELD;
+    enum px_xchg_state state;
+    int refs; /* the owner's (until destroy), the timer handle's, a write in flight */
+    const struct px_xchg_cb *cb;
+    void *owner; /* NULL once destroyed: no callback any more */
+    struct px_worker *w;
+    struct px_gen *gen; /* a reference until destroy */
+    const char *peer;
+    uv_timer_t timer; /* the upstream's silence */
+
+    struct px_xchg_req req;
+    struct px_wq up;      /* request bytes towards the upstream */
+    struct px_buf replay; /* the head and framing queued before any body byte: a retry */
+    bool body_sent;       /* request body bytes were queued: never retried */
+    bool req_done;        /* the whole request was queued */
+    bool retried;
+    struct px_upconn *uc; /* CONNECTING: the attempt; SENDING..TUNNEL: the connection */
+    bool reading;         /* our reader is registered on uc */
+    char server[80];
+
+    struct px_h1_parser *parser;
+    bool parser_dirty; /* bytes of a response seen: a fresh parser unless reused cleanly */
+    bool resp_any;     /* any response byte arrived */
+    bool interim;      /* inside a 1xx interim response */
+    bool ended;        /* the parser reported the end of the final response */
+    bool keep_alive;
+    int stop_status; /* a callback stopped the parser: fail with this (0: owner gone) */
+};
 
 static int on_resp_head(void *ud, const struct px_h1_head *h);
 static int on_resp_body(void *ud, const char *p, size_t n);
@@ -26,184 +61,313 @@ static int on_resp_trailer(void *ud, const struct px_h1_header *f);
 static const struct px_h1_callbacks resp_cb = {on_resp_head, on_resp_body, on_resp_end,
                                                on_resp_trailer};
 
-static void up_timeout(uv_timer_t *t);
-static void up_write_done(struct px_conn *c, int status);
+static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_timeout(uv_timer_t *t);
+static void write_done(struct px_exchange *x, int status);
 
-/* The exchange's transitions (see enum px_xchg_state). */
-void px_xchg_set(struct px_conn *c, enum px_xchg_state to)
+static struct px_exchange *xchg_of(void *ud)
+{
+    struct px_exchange *x;
+    PX_CAST(x, (struct px_exchange *)ud, PX_XCHG_MAGIC);
+    return x;
+}
+
+static bool gone(const struct px_exchange *x)
+{
+    return x->owner == NULL;
+}
+
+/* The transitions of enum px_xchg_state. */
+static void xs_set(struct px_exchange *x, enum px_xchg_state to)
 {
     switch (to) {
-    case PX_XS_REQUEST:
-        assert(c->xs == PX_XS_IDLE);
+    case PX_XS_IDLE:
+        assert(x->state == PX_XS_IDLE || x->state == PX_XS_DONE);
         break;
-    case PX_XS_RESPONSE:
-        assert(c->xs == PX_XS_REQUEST);
+    case PX_XS_CONNECTING:
+        assert(x->state == PX_XS_IDLE || x->state == PX_XS_SENDING);
+        break;
+    case PX_XS_SENDING:
+        assert(x->state == PX_XS_CONNECTING);
+        break;
+    case PX_XS_RECEIVING:
+        assert(x->state == PX_XS_SENDING);
         break;
     case PX_XS_TUNNEL:
-        assert(c->xs == PX_XS_RESPONSE);
+        assert(x->state == PX_XS_RECEIVING);
         break;
-    case PX_XS_LOGGED:
-        assert(c->xs == PX_XS_REQUEST || c->xs == PX_XS_RESPONSE);
-        break;
-    case PX_XS_IDLE: /* request_reset, from any state */
+    case PX_XS_DONE:
+        assert(px_xchg_busy(x->state));
         break;
     }
-    c->xs = to;
+    x->state = to;
 }
 
-void px_xchg_reading(struct px_conn *c)
+static bool attached(const struct px_exchange *x)
 {
-    px_conn_update_reading(c);
-    px_xchg_resume(c);
+    return x->state == PX_XS_SENDING || x->state == PX_XS_RECEIVING || x->state == PX_XS_TUNNEL;
 }
 
-void px_xchg_free(struct px_conn *c)
+enum px_xchg_state px_xchg_state(const struct px_exchange *x)
 {
-    px_h1_parser_free(c->resp_parser);
-    c->resp_parser = NULL;
-    px_buf_free(&c->req_head);
+    return x->state;
 }
 
-/* Responses are held to their own limits; the status line only to the head size. */
-static void response_limits_of(const struct px_conn *c, struct px_h1_limits *lim)
+const char *px_xchg_server(const struct px_exchange *x)
 {
-    const struct px_limits *l = &c->gen->cfg->limits;
-    lim->max_request_line = l->max_resp_head;
-    lim->max_head = l->max_resp_head;
-    lim->max_headers = l->max_resp_headers;
+    return x->server;
 }
 
-/* ---- the upstream side ---- */
+/* ---- lifetime ---- */
 
-static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-/* Starts or stops reading the upstream: only while the client's queue is below the
- * watermark. A pooled connection arrives with its watcher armed; registering our reader
- * then costs no system call. */
-void px_xchg_resume(struct px_conn *c)
+static void xchg_free(struct px_exchange *x)
 {
-    if (!px_xchg_attached(c))
-        return;
-    bool want = !px_conn_closing(c) && !px_conn_cli_blocked(c);
-    if (want && !c->up_reading)
-        c->up_reading = px_upconn_read_start(c->uc, on_up_read) == 0;
-    else if (!want) { /* also disarms a pooled connection's watcher before our first read */
-        px_upconn_read_stop(c->uc);
-        c->up_reading = false;
-    }
+    px_wq_free(&x->up);
+    px_buf_free(&x->replay);
+    px_h1_parser_free(x->parser);
+    x->magic = 0;
+    free(x);
 }
 
-/* The response timeout counts time without progress: it restarts on every upstream read,
- * every completed upstream write and every completed client write (a slow client that
- * holds the upstream back by backpressure is progress, not an upstream stall). */
-void px_xchg_progress(struct px_conn *c)
+static void unref(struct px_exchange *x)
 {
-    unsigned ms = c->gen->cfg->timeouts.upstream_response_ms;
-    if (ms && !px_xchg_tunnel(c) && !px_conn_closed(c))
-        uv_timer_start(&c->up_timer, up_timeout, ms, 0);
+    assert(x->refs > 0);
+    if (--x->refs == 0)
+        xchg_free(x);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    unref(xchg_of(h->data));
+}
+
+struct px_exchange *px_xchg_new(struct px_worker *w, struct px_gen *gen,
+                                const struct px_xchg_cb *cb, void *owner, const char *peer)
+{
+    assert(owner && cb);
+    struct px_exchange *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->magic = PX_XCHG_MAGIC;
+    x->state = PX_XS_IDLE;
+    x->refs = 2; /* the owner's and the timer's */
+    x->cb = cb;
+    x->owner = owner;
+    x->w = w;
+    x->gen = px_gen_ref(gen);
+    x->peer = peer;
+    uv_timer_init(&w->loop, &x->timer);
+    x->timer.data = x;
+    return x;
 }
 
 /* Gives the upstream connection back (to the pool when reusable) or cancels a connect. */
-static void up_release(struct px_conn *c, bool reusable)
+static void up_release(struct px_exchange *x, bool reusable)
 {
-    if (c->uc_state == PX_UC_NONE)
-        return;
-    if (c->uc_state == PX_UC_CONNECTING) {
-        px_upconn_cancel(c->uc);
-    } else {
-        px_upconn_release(c->uc, reusable); /* detaches our reader */
-    }
-    c->uc = NULL;
-    c->uc_state = PX_UC_NONE;
-    c->up_reading = false;
-    c->up.pending.len = 0;
-    if (!px_conn_closed(c))
-        uv_timer_stop(&c->up_timer);
+    if (x->uc && x->state == PX_XS_CONNECTING)
+        px_upconn_cancel(x->uc);
+    else if (x->uc)
+        px_upconn_release(x->uc, reusable); /* detaches our reader */
+    x->uc = NULL;
+    x->reading = false;
+    x->up.pending.len = 0;
+    if (!gone(x))
+        uv_timer_stop(&x->timer);
 }
 
-void px_xchg_drop(struct px_conn *c)
+/* Fails the exchange: the upstream is dropped and the owner told. */
+static void fail(struct px_exchange *x, int status)
 {
-    up_release(c, false);
+    up_release(x, false);
+    xs_set(x, PX_XS_DONE);
+    x->cb->on_error(x->owner, status);
+}
+
+void px_xchg_drop(struct px_exchange *x)
+{
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    if (!px_xchg_busy(x->state))
+        return;
+    up_release(x, false);
+    xs_set(x, PX_XS_DONE);
+}
+
+void px_xchg_destroy(struct px_exchange *x)
+{
+    if (!x)
+        return;
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    assert(!gone(x));
+    px_xchg_drop(x);
+    uv_timer_stop(&x->timer);
+    x->owner = NULL;
+    px_gen_release(x->gen);
+    x->gen = NULL;
+    uv_close((uv_handle_t *)&x->timer, on_timer_closed);
+    unref(x);
+}
+
+void px_xchg_reset(struct px_exchange *x)
+{
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    xs_set(x, PX_XS_IDLE);
+    x->body_sent = x->req_done = x->retried = false;
+    x->resp_any = x->interim = x->ended = x->keep_alive = false;
+    x->stop_status = 0;
+    x->server[0] = '\0';
+    x->replay.len = 0;
+    x->up.pending.len = 0;
+    px_wq_trim(&x->up, TRIM_KEEP);
+    if (x->replay.cap > TRIM_KEEP)
+        px_buf_free(&x->replay);
+}
+
+/* ---- the request side ---- */
+
+bool px_xchg_blocked(const struct px_exchange *x)
+{
+    return px_wq_queued(&x->up) >= x->gen->cfg->limits.write_watermark;
+}
+
+/* The response timeout counts time without progress: it restarts on every upstream read,
+ * every completed upstream write and every completed client write. */
+void px_xchg_progress(struct px_exchange *x)
+{
+    unsigned ms = x->gen->cfg->timeouts.upstream_response_ms;
+    if (ms && (x->state == PX_XS_SENDING || x->state == PX_XS_RECEIVING))
+        uv_timer_start(&x->timer, on_timeout, ms, 0);
+}
+
+/* Reads the upstream only while the owner takes bytes. A pooled connection arrives with
+ * its watcher armed; registering our reader then costs no system call. */
+void px_xchg_resume(struct px_exchange *x)
+{
+    if (!attached(x))
+        return;
+    bool want = x->cb->can_take(x->owner);
+    if (want && !x->reading)
+        x->reading = px_upconn_read_start(x->uc, on_up_read) == 0;
+    else if (!want) { /* also disarms a pooled connection's watcher before our first read */
+        px_upconn_read_stop(x->uc);
+        x->reading = false;
+    }
 }
 
 static void on_up_write(uv_write_t *req, int status)
 {
-    struct px_conn *c;
-    PX_CAST(c, (struct px_conn *)req->data, PX_CONN_MAGIC);
-    uv_stream_t *to = c->up.inflight_to;
-    c->up.busy = false;
-    c->up.inflight.len = 0;
-    c->up.inflight_to = NULL;
+    struct px_exchange *x = xchg_of(req->data);
+    uv_stream_t *to = x->up.inflight_to;
+    px_wq_done(&x->up);
     /* a write to an upstream connection we already dropped is of no interest */
-    bool current = px_xchg_attached(c) && to == px_upconn_stream(c->uc);
-    if (!px_conn_closing(c))
-        up_write_done(c, current ? status : 0);
-    px_conn_unref(c);
+    bool current = !gone(x) && attached(x) && to == px_upconn_stream(x->uc);
+    if (!gone(x))
+        write_done(x, current ? status : 0);
+    unref(x);
 }
 
-/* Writes the queued request bytes to the attached upstream connection. */
-static void up_flush(struct px_conn *c)
+static void flush(struct px_exchange *x)
 {
-    int r = px_wq_flush(c, &c->up, px_upconn_stream(c->uc), on_up_write);
-    if (r < 0)
-        up_write_done(c, r);
+    if (!attached(x))
+        return;
+    int r = px_wq_flush(&x->up, px_upconn_stream(x->uc), on_up_write, x);
+    if (r > 0)
+        x->refs++;
+    else if (r < 0)
+        write_done(x, r);
 }
 
-void px_xchg_flush(struct px_conn *c)
+int px_xchg_send(struct px_exchange *x, const char *p, size_t n, bool body)
 {
-    if (px_xchg_attached(c))
-        up_flush(c);
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    if (body && n)
+        x->body_sent = true;
+    else if (!x->body_sent && px_buf_append(&x->replay, p, n) < 0)
+        return -1;
+    return px_buf_append(&x->up.pending, p, n) < 0 ? -1 : 0;
 }
 
-static void up_attach(struct px_conn *c, struct px_upconn *uc)
+void px_xchg_flush(struct px_exchange *x)
 {
-    PX_TRANSITION(c, uc_state, PX_UC_NONE, PX_UC_ATTACHED);
-    c->uc = uc;
-    px_upconn_set_owner(uc, c);
-    snprintf(c->upstream_name, sizeof c->upstream_name, "%s", px_upconn_server(uc));
-    if (c->resp_parser_dirty || !c->resp_parser) {
-        struct px_h1_limits lim;
-        response_limits_of(c, &lim);
-        px_h1_parser_free(c->resp_parser);
-        c->resp_parser = px_h1_parser_new(PX_H1_RESPONSE, &lim, &resp_cb, c);
-        c->resp_parser_dirty = false;
-        if (!c->resp_parser) {
-            px_h1s_error(c, 502);
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    flush(x);
+}
+
+void px_xchg_request_done(struct px_exchange *x)
+{
+    x->req_done = true;
+}
+
+/* Responses are held to their own limits; the status line only to the head size. */
+static struct px_h1_parser *response_parser(struct px_exchange *x)
+{
+    const struct px_limits *l = &x->gen->cfg->limits;
+    struct px_h1_limits lim = {
+        .max_request_line = l->max_resp_head,
+        .max_head = l->max_resp_head,
+        .max_headers = l->max_resp_headers,
+    };
+    return px_h1_parser_new(PX_H1_RESPONSE, &lim, &resp_cb, x);
+}
+
+static void attach(struct px_exchange *x, struct px_upconn *uc)
+{
+    xs_set(x, PX_XS_SENDING);
+    x->uc = uc;
+    px_upconn_set_owner(uc, x);
+    snprintf(x->server, sizeof x->server, "%s", px_upconn_server(uc));
+    if (x->parser_dirty || !x->parser) {
+        px_h1_parser_free(x->parser);
+        x->parser = response_parser(x);
+        x->parser_dirty = false;
+        if (!x->parser) {
+            fail(x, 502);
             return;
         }
     }
-    px_h1_expect_response_to(c->resp_parser, c->req_method_id);
-    px_xchg_progress(c);
-    px_xchg_resume(c);
-    up_flush(c);
+    px_h1_expect_response_to(x->parser, x->req.method_id);
+    px_xchg_progress(x);
+    px_xchg_resume(x);
+    flush(x);
 }
 
 static void on_up_ready(void *ud, struct px_upconn *uc, int status)
 {
-    struct px_conn *c = px_conn_of(ud);
-    PX_TRANSITION(c, uc_state, PX_UC_CONNECTING, PX_UC_NONE); /* the attempt is over */
-    c->uc = NULL;
-    if (status < 0) {
-        px_h1s_error(c, 502);
-        return;
-    }
-    up_attach(c, uc);
+    struct px_exchange *x = xchg_of(ud);
+    assert(x->state == PX_XS_CONNECTING);
+    x->uc = NULL; /* the attempt is over */
+    if (status < 0)
+        fail(x, 502);
+    else
+        attach(x, uc);
 }
 
-/* Returns 0, or the status to answer with. */
-int px_xchg_acquire(struct px_conn *c, unsigned flags)
+/* From CONNECTING: 0 (ready or pending), or the status to answer (DONE). */
+static int acquire(struct px_exchange *x, unsigned flags)
 {
     struct px_upconn *uc = NULL;
-    int r = px_upstream_acquire(c->gen->upstreams, c->upstream_idx, flags, on_up_ready, c, &uc);
+    int r = px_upstream_acquire(x->gen->upstreams, x->req.upstream, flags, on_up_ready, x, &uc);
     if (r == PX_UP_READY) {
-        up_attach(c, uc);
+        attach(x, uc);
     } else if (r == PX_UP_PENDING) {
-        PX_TRANSITION(c, uc_state, PX_UC_NONE, PX_UC_CONNECTING);
-        c->uc = uc;
+        x->uc = uc;
     } else {
+        xs_set(x, PX_XS_DONE);
         return r == PX_UP_UNAVAILABLE ? 503 : 502;
     }
     return 0;
+}
+
+int px_xchg_begin(struct px_exchange *x, const struct px_xchg_req *r, const char *head, size_t n)
+{
+    PX_CHECK(x, PX_XCHG_MAGIC);
+    xs_set(x, PX_XS_CONNECTING);
+    x->req = *r;
+    x->replay.len = 0;
+    if (px_buf_append(&x->replay, head, n) < 0 || px_buf_append(&x->up.pending, head, n) < 0) {
+        xs_set(x, PX_XS_DONE);
+        return 500;
+    }
+    return acquire(x, 0);
 }
 
 /* RFC 9110 9.2.2: the methods whose repetition has the effect of one request. Extension
@@ -225,248 +389,238 @@ static bool idempotent(int method_id)
 
 /* A stale pooled connection failed before any response byte: try once more on a fresh
  * one when the request can be replayed. The request may have reached the origin (the
- * connection died under it, not before it), so only an idempotent request without a
- * consumed body is sent again (RFC 9110 9.2.2: a proxy MUST NOT retry non-idempotent
- * requests automatically); any other gets 502 from the caller, counted. Returns true
- * when the retry took over (it answers its own errors). */
-static bool up_retry(struct px_conn *c)
+ * connection died under it, not before it), so only an idempotent request whose body
+ * was not sent goes again (RFC 9110 9.2.2: a proxy MUST NOT retry non-idempotent
+ * requests automatically). Returns true when the retry took over (it reports its own
+ * errors). */
+static bool retry(struct px_exchange *x)
 {
-    if (c->retried || !px_xchg_attached(c) || !px_upconn_reused(c->uc) || c->resp_any ||
-        c->req_upgrade)
+    if (x->retried || x->state != PX_XS_SENDING || !px_upconn_reused(x->uc) || x->resp_any ||
+        x->req.upgrade)
         return false;
-    if (!idempotent(c->req_method_id) || c->req_body_seen > 0) {
-        c->w->stats.upstream_retries_refused++;
-        px_debug("conn %s: pooled connection to %s failed under %s, not retried", c->peer,
-                 c->upstream_name, c->method);
+    if (!idempotent(x->req.method_id) || x->body_sent) {
+        x->w->stats.upstream_retries_refused++;
+        px_debug("conn %s: pooled connection to %s failed, request not retried", x->peer,
+                 x->server);
         return false;
     }
-    px_debug("conn %s: stale pooled connection to %s, retrying", c->peer, c->upstream_name);
-    c->w->stats.upstream_retries++;
-    c->retried = true;
-    up_release(c, false);
-    if (px_buf_append(&c->up.pending, c->req_head.data, c->req_head.len) < 0 ||
-        (c->req_done && c->req_body == PX_H1_BODY_CHUNKED && px_h1_chunk_last(&c->up.pending) < 0))
-        return false;
-    int st = px_xchg_acquire(c, PX_UP_FRESH);
+    px_debug("conn %s: stale pooled connection to %s, retrying", x->peer, x->server);
+    x->w->stats.upstream_retries++;
+    x->retried = true;
+    up_release(x, false);
+    xs_set(x, PX_XS_CONNECTING);
+    if (px_buf_append(&x->up.pending, x->replay.data, x->replay.len) < 0) {
+        fail(x, 502);
+        return true;
+    }
+    int st = acquire(x, PX_UP_FRESH);
     if (st)
-        px_h1s_error(c, st);
+        x->cb->on_error(x->owner, st);
     return true;
 }
 
-static void up_write_done(struct px_conn *c, int status)
+static void write_done(struct px_exchange *x, int status)
 {
     if (status < 0) {
-        if (c->resp_any) {
-            c->resp_keep_alive = false; /* let the response finish; never reuse */
+        if (x->resp_any) {
+            x->keep_alive = false; /* let the response finish; never reuse */
             return;
         }
-        if (!up_retry(c))
-            px_h1s_error(c, 502);
+        if (!retry(x))
+            fail(x, 502);
         return;
     }
-    if (px_xchg_attached(c)) {
-        px_xchg_progress(c);
-        up_flush(c);
+    if (attached(x)) {
+        px_xchg_progress(x);
+        flush(x);
     }
-    if (!px_conn_up_blocked(c))
-        c->ops->on_plaintext(c);
+    if (!gone(x) && !px_xchg_blocked(x))
+        x->cb->on_sent(x->owner);
 }
 
-static void up_timeout(uv_timer_t *t)
+static void on_timeout(uv_timer_t *t)
 {
-    struct px_conn *c;
-    PX_CAST(c, (struct px_conn *)t->data, PX_CONN_MAGIC);
-    px_debug("conn %s: upstream %s timed out", c->peer, c->upstream_name);
-    if (px_xchg_responded(c))
-        px_conn_close(c, false);
-    else
-        px_h1s_error(c, 504);
+    struct px_exchange *x = xchg_of(t->data);
+    px_debug("conn %s: upstream %s timed out", x->peer, x->server);
+    fail(x, 504);
 }
 
 /* ---- the response side ---- */
 
+/* A callback stopped the parser: remembered for the feed loop. */
+static int stop(struct px_exchange *x, int status)
+{
+    x->stop_status = status;
+    return 1;
+}
+
 static int on_resp_head(void *ud, const struct px_h1_head *h)
 {
-    struct px_conn *c = px_conn_of(ud);
-    if (h->status >= 100 && h->status < 200 && h->status != 101) {
-        /* 1xx: relayed whole (103's Link fields) to HTTP/1.1 clients (RFC 9110 15.2: none
-         * to HTTP/1.0), then the final one */
-        c->resp_interim = true;
-        if (c->req_minor >= 1 && px_h1_response_head_write(h, false, c->req_minor, &c->out) < 0)
-            return px_conn_fail(c, 502);
-        return 0;
+    struct px_exchange *x = xchg_of(ud);
+    bool interim = h->status >= 100 && h->status < 200 && h->status != 101;
+    x->interim = interim;
+    if (!interim) {
+        if (h->status == 101 && !x->req.upgrade)
+            return stop(x, 502);
+        xs_set(x, PX_XS_RECEIVING);
+        x->keep_alive = h->keep_alive;
     }
-    c->resp_interim = false;
-    if (h->status == 101 && !c->req_upgrade)
-        return px_conn_fail(c, 502);
-    c->resp_status = h->status;
-    c->resp_keep_alive = h->keep_alive;
-    bool chunked_body = h->body == PX_H1_BODY_CHUNKED || h->body == PX_H1_BODY_EOF;
-    c->resp_chunked = chunked_body && c->req_minor >= 1;
-    /* an unfinished request body, a refused upgrade or an HTTP/1.0 client without a
-     * length for the body cannot be followed by another request on this connection */
-    if (c->draining || c->w->draining || !c->req_done || (c->req_upgrade && h->status != 101) ||
-        (chunked_body && c->req_minor == 0))
-        c->close_after = true;
-    if (px_h1_response_head_write(h, c->close_after, c->req_minor, &c->out) < 0)
-        return px_conn_fail(c, 502);
-    px_xchg_set(c, PX_XS_RESPONSE);
-    return 0;
+    if (x->cb->on_head(x->owner, h) < 0)
+        return stop(x, 502);
+    return gone(x) ? stop(x, 0) : 0;
 }
 
 static int on_resp_body(void *ud, const char *p, size_t n)
 {
-    struct px_conn *c = px_conn_of(ud);
-    struct px_buf *b = &c->out;
-    if (c->resp_interim)
+    struct px_exchange *x = xchg_of(ud);
+    if (x->interim)
         return 0;
-    int r;
-    if (c->resp_chunked)
-        r = px_h1_chunk_begin(b, n) < 0 || px_buf_append(b, p, n) < 0 || px_h1_chunk_end(b) < 0;
-    else
-        r = px_buf_append(b, p, n) < 0;
-    return r ? px_conn_fail(c, 502) : 0;
+    if (x->cb->on_body(x->owner, p, n) < 0)
+        return stop(x, 502);
+    return gone(x) ? stop(x, 0) : 0;
 }
 
-/* Trailers go to a client that offered "TE: trailers" when its body is chunked from the
- * upstream too; to any other client they are dropped (RFC 9110 6.5.1 allows discarding). */
 static int on_resp_trailer(void *ud, const struct px_h1_header *f)
 {
-    struct px_conn *c = px_conn_of(ud);
-    if (!c->resp_chunked || !c->req_te_trailers || c->resp_interim)
+    struct px_exchange *x = xchg_of(ud);
+    if (x->interim)
         return 0;
-    if (!c->resp_trailers && px_h1_chunk_last_open(&c->out) < 0)
-        return px_conn_fail(c, 502);
-    c->resp_trailers = true;
-    return px_h1_trailer_write(&c->out, f) < 0 ? px_conn_fail(c, 502) : 0;
+    if (x->cb->on_trailer(x->owner, f) < 0)
+        return stop(x, 502);
+    return gone(x) ? stop(x, 0) : 0;
 }
 
 static int on_resp_end(void *ud)
 {
-    struct px_conn *c = px_conn_of(ud);
-    if (c->resp_interim) {
-        c->resp_interim = false;
-        return 0;
-    }
-    if (c->resp_chunked &&
-        (c->resp_trailers ? px_h1_chunk_end(&c->out) : px_h1_chunk_last(&c->out)) < 0)
-        return px_conn_fail(c, 502);
-    c->resp_ended = true;
+    struct px_exchange *x = xchg_of(ud);
+    if (x->interim)
+        x->interim = false;
+    else
+        x->ended = true;
     return 0;
 }
 
-/* The response is complete: pool the upstream when clean, account, then go on with the
- * next pipelined request or wait idle. */
-static void response_done(struct px_conn *c, size_t leftover)
+/* The response is complete: pool the upstream connection when clean, then tell the
+ * owner. */
+static void response_done(struct px_exchange *x, size_t leftover)
 {
-    px_conn_cli_commit(c);
-    if (px_conn_closing(c))
-        return;
-    bool reusable = c->resp_keep_alive && c->req_done && !c->req_upgrade && !c->up.busy &&
-                    c->up.pending.len == 0 && leftover == 0;
+    bool reusable = x->keep_alive && x->req_done && !x->req.upgrade && !x->up.busy &&
+                    x->up.pending.len == 0 && leftover == 0;
     if (reusable) {
-        px_h1_resume(c->resp_parser);
-        c->resp_parser_dirty = false;
+        px_h1_resume(x->parser);
+        x->parser_dirty = false;
     }
-    up_release(c, reusable);
-    px_h1s_end(c);
+    up_release(x, reusable);
+    xs_set(x, PX_XS_DONE);
+    x->cb->on_end(x->owner);
 }
 
-static void tunnel_begin(struct px_conn *c, const char *rest, size_t n)
+static void tunnel_begin(struct px_exchange *x, const char *rest, size_t n)
 {
-    px_xchg_set(c, PX_XS_TUNNEL);
-    uv_timer_stop(&c->up_timer);
-    px_conn_cli_commit(c); /* the 101 head, counted in the log line */
-    if (px_conn_closing(c))
-        return;
-    px_h1s_log(c);
-    if (n && px_buf_append(&c->out, rest, n) < 0) {
-        px_conn_close(c, false);
-        return;
-    }
-    px_conn_cli_commit(c);
-    c->ops->on_plaintext(c); /* client bytes after the upgrade request */
+    xs_set(x, PX_XS_TUNNEL);
+    uv_timer_stop(&x->timer);
+    x->cb->on_tunnel(x->owner, rest, n);
 }
 
-/* The upstream closed: ends an EOF-delimited response, retries a stale pooled connection,
- * or answers 502 / closes. */
-static void up_eof(struct px_conn *c)
+/* The upstream closed: ends an EOF-delimited response or a tunnel, retries a stale
+ * pooled connection, or fails. */
+static void up_eof(struct px_exchange *x)
 {
-    if (px_xchg_tunnel(c)) {
-        px_conn_close(c, true);
+    if (x->state == PX_XS_TUNNEL) {
+        up_release(x, false);
+        xs_set(x, PX_XS_DONE);
+        x->cb->on_end(x->owner);
         return;
     }
-    if (c->resp_any && !c->resp_ended) {
-        px_h1_finish(c->resp_parser);
-        if (c->resp_ended) {
-            c->resp_keep_alive = false;
-            response_done(c, 0);
+    if (x->resp_any && !x->ended) {
+        px_h1_finish(x->parser);
+        if (gone(x))
+            return;
+        if (x->ended) {
+            x->keep_alive = false;
+            response_done(x, 0);
             return;
         }
     }
-    if (!c->resp_any && up_retry(c))
+    if (!x->resp_any && retry(x))
         return;
-    if (px_xchg_responded(c))
-        px_conn_close(c, false); /* truncated: no second response */
-    else
-        px_h1s_error(c, 502);
+    fail(x, 502);
 }
 
-static void feed_response(struct px_conn *c, const char *p, size_t n)
+/* A feed ended in an error: the response is invalid, or a callback refused it. */
+static void feed_failed(struct px_exchange *x, int r)
+{
+    if (gone(x))
+        return;
+    px_warn("conn %s: invalid response from %s: %s", x->peer, x->server,
+            r == PX_H1_ERROR ? px_h1_error_reason(x->parser) : "rejected");
+    fail(x, x->stop_status ? x->stop_status : 502);
+}
+
+static void feed_response(struct px_exchange *x, const char *p, size_t n)
 {
     size_t off = 0;
-    while (off < n && !px_conn_closing(c)) {
+    while (off < n && !gone(x)) {
         size_t used = 0;
-        int r = px_h1_feed(c->resp_parser, p + off, n - off, &used);
+        int r = px_h1_feed(x->parser, p + off, n - off, &used);
         off += used > n - off ? n - off : used;
         if (r == PX_H1_OK && used == 0)
             break;
-        if (r == PX_H1_PAUSED && !c->resp_ended) { /* end of a 1xx interim response */
-            px_h1_resume(c->resp_parser);
-            px_h1_expect_response_to(c->resp_parser, c->req_method_id);
+        if (r == PX_H1_PAUSED && !x->ended) { /* the end of an interim response */
+            px_h1_resume(x->parser);
+            px_h1_expect_response_to(x->parser, x->req.method_id);
             continue;
         }
         if (r == PX_H1_PAUSED) {
-            response_done(c, n - off);
+            response_done(x, n - off);
             return;
         }
         if (r == PX_H1_UPGRADED) {
-            tunnel_begin(c, p + off, n - off);
+            tunnel_begin(x, p + off, n - off);
             return;
         }
         if (r == PX_H1_ERROR || r == PX_H1_ABORTED) {
-            px_warn("conn %s: invalid response from %s: %s", c->peer, c->upstream_name,
-                    r == PX_H1_ERROR ? px_h1_error_reason(c->resp_parser) : "rejected");
-            px_h1s_error(c, 502);
+            feed_failed(x, r);
             return;
         }
     }
-    px_conn_cli_commit(c);
-    px_xchg_reading(c);
+    if (gone(x))
+        return;
+    x->cb->on_flush(x->owner);
+    if (!gone(x))
+        px_xchg_resume(x);
+}
+
+static void tunnel_read(struct px_exchange *x, const char *p, size_t n)
+{
+    if (x->cb->on_body(x->owner, p, n) < 0) {
+        fail(x, 502);
+        return;
+    }
+    if (gone(x))
+        return;
+    x->cb->on_flush(x->owner);
+    if (!gone(x))
+        px_xchg_resume(x);
 }
 
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct px_conn *c = px_upconn_owner(s->data);
-    if (c)
-        PX_CHECK(c, PX_CONN_MAGIC);
-    if (nread == 0 || !c || px_conn_closing(c))
+    void *owner = px_upconn_owner(s->data);
+    if (nread == 0 || !owner)
+        return;
+    struct px_exchange *x = xchg_of(owner);
+    if (gone(x) || !attached(x))
         return;
     if (nread < 0) {
-        up_eof(c);
+        up_eof(x);
         return;
     }
-    px_xchg_progress(c);
-    c->resp_any = true;
-    c->resp_parser_dirty = true;
-    if (px_xchg_tunnel(c)) {
-        if (px_buf_append(&c->out, buf->base, (size_t)nread) < 0) {
-            px_conn_close(c, false);
-            return;
-        }
-        px_conn_cli_commit(c);
-        px_xchg_reading(c);
-        return;
-    }
-    feed_response(c, buf->base, (size_t)nread);
+    px_xchg_progress(x);
+    x->resp_any = true;
+    x->parser_dirty = true;
+    if (x->state == PX_XS_TUNNEL)
+        tunnel_read(x, buf->base, (size_t)nread);
+    else
+        feed_response(x, buf->base, (size_t)nread);
 }

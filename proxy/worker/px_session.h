@@ -3,16 +3,18 @@
  * the client write queue and backpressure, and knows nothing of the protocol; it reports
  * to the session only through these operations, and the session answers through the
  * transport's interface in px_conn_internal.h (px_conn_cli_commit, px_conn_close,
- * px_conn_update_reading, px_conn_set_phase, px_conn_set_timer).
+ * px_conn_update_reading, px_conn_session_timer, px_conn_trim).
  *
- * The operations take the connection rather than a session object because the one
- * implementation so far (HTTP/1, px_session_h1 in session_h1.c) keeps its state in the
- * connection's HTTP/1 section; a session with many exchanges in flight keeps them in its
- * own state. Every operation may close the connection; the transport checks
- * px_conn_closing() after each call.
+ * The session is chosen when the handshake completes (by ALPN) and opened then; its
+ * state is its own object at c->session, made by open and freed by free. Its requests
+ * are exchanges (px_exchange.h), as many in flight as the protocol allows. Every
+ * operation may close the connection; the transport checks px_conn_closing() after each
+ * call.
  */
 #ifndef TWOFOLD_PX_SESSION_H
 #define TWOFOLD_PX_SESSION_H
+
+#include <stdbool.h>
 
 struct px_conn;
 
@@ -25,7 +27,9 @@ enum px_session_close {
 
 struct px_session_ops {
     const char *name;
-    /* Creates the session's state at accept; 0 or -1 (the connection is closed). */
+    /* Creates the session's state (c->session) once the handshake is done, and arms its
+     * timer for the first request; 0 or -1 (the connection is closed; free still runs
+     * when c->session was set). */
     int (*open)(struct px_conn *c);
     /* Frees the session's state; the connection's last close callback has run. */
     void (*free)(struct px_conn *c);
@@ -34,7 +38,10 @@ struct px_session_ops {
     void (*on_plaintext)(struct px_conn *c);
     /* A write to the client completed: the client queue holds less than before. */
     void (*on_drained)(struct px_conn *c);
-    /* The phase timer fired in a phase the session owns (PH_HEAD, PH_BUSY). */
+    /* Whether the transport should read more client bytes (the session's own queues
+     * towards its upstreams allow it). */
+    bool (*wants_input)(struct px_conn *c);
+    /* The session's timer (px_conn_session_timer) fired. */
     void (*on_timeout)(struct px_conn *c);
     void (*on_close)(struct px_conn *c, enum px_session_close how);
 };
