@@ -4,6 +4,7 @@
 set -euo pipefail
 what=${1:-test}
 build_pkgs="build-essential cmake pkg-config libssl-dev libuv1-dev libinih-dev node-llhttp
+  libnghttp2-dev
   openssl curl python3"
 test_pkgs="gnutls-bin testssl.sh clang libclang-rt-14-dev procps iproute2 slowhttptest pebble
   certbot python3-yaml haproxy nginx sslscan nghttp2-client python3-h2 librsvg2-bin"

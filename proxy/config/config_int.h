@@ -82,6 +82,7 @@ int px_conv_access_log(struct px_loader *, const struct px_key *, const struct p
 int px_conv_log_file(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_protocols(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_tls_list(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
+int px_conv_alpn(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_addr(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_names(struct px_loader *, const struct px_key *, const struct px_raw *, void *);
 int px_conv_cert(struct px_loader *, const struct px_key *, const struct px_raw *, void *);

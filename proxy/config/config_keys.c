@@ -102,6 +102,9 @@ const struct px_key px_keys[] = {
     /* [listener NAME] */
     {PX_K_LISTENER, "bind", "address", NULL, false, px_conv_addr, LI(addr),
      "host:port or [v6]:port to accept TLS on (required)"},
+    {PX_K_LISTENER, "alpn", "h2 http/1.1|http/1.1|h2", "http/1.1", false, px_conv_alpn, LI(alpn),
+     "application protocols offered by ALPN, in preference order; a client offering none of "
+     "them (or no ALPN) gets HTTP/1.1"},
     /* [site NAME] */
     {PX_K_SITE, "names", "host names", NULL, false, px_conv_names, S(names),
      "space-separated names and *.wildcards; unset: the certificates' names"},

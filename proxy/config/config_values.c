@@ -265,6 +265,42 @@ int px_conv_protocols(struct px_loader *L, const struct px_key *k, const struct 
     return 0;
 }
 
+/* alpn: "h2" and "http/1.1", each at most once, in the order given. */
+int px_conv_alpn(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)
+{
+    struct px_alpn *a = FIELD(obj, k, struct px_alpn);
+    struct px_alpn out = {0};
+    int bad = 0;
+    char *copy = px_strdup(L, r->value), *save = NULL;
+    if (!copy)
+        return -1;
+    for (char *t = strtok_r(copy, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save)) {
+        if (strcmp(t, "h2") != 0 && strcmp(t, "http/1.1") != 0) {
+            px_kerr(L, r, "\"%s\": only h2 and http/1.1 are offered", t);
+            bad = 1;
+            continue;
+        }
+        size_t n = strlen(t);
+        for (size_t i = 0; i < out.len; i += 1u + out.wire[i])
+            if (out.wire[i] == n && memcmp(out.wire + i + 1, t, n) == 0) {
+                px_kerr(L, r, "\"%s\" given twice", t);
+                bad = 1;
+            }
+        if (bad)
+            continue;
+        out.wire[out.len] = (unsigned char)n;
+        memcpy(out.wire + out.len + 1, t, n);
+        out.len = (unsigned char)(out.len + 1 + n);
+    }
+    free(copy);
+    if (!bad && !out.len)
+        px_kerr(L, r, "no protocol given (h2, http/1.1)");
+    if (bad || !out.len)
+        return -1;
+    *a = out;
+    return 0;
+}
+
 /* ciphers, ciphersuites, groups: checked by handing them to a scratch SSL_CTX, so a typo
  * is a config error here and not a failed snapshot later. */
 int px_conv_tls_list(struct px_loader *L, const struct px_key *k, const struct px_raw *r, void *obj)

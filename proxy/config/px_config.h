@@ -18,9 +18,17 @@
 enum px_balance { PX_BALANCE_ROUND_ROBIN = 0, PX_BALANCE_LEAST_CONN = 1 };
 enum px_access_log_mode { PX_ACCESS_OFF = 0, PX_ACCESS_TEXT = 1, PX_ACCESS_JSON = 2 };
 
+/* The ALPN protocols a listener offers, in wire format ("\x02h2\x08http/1.1"): the
+ * server's preference order. */
+struct px_alpn {
+    unsigned char wire[16];
+    unsigned char len;
+};
+
 struct px_listener_conf {
     char *name;
     struct px_addr addr;
+    struct px_alpn alpn;
     int line;
 };
 

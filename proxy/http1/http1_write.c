@@ -273,9 +273,12 @@ static int put_via(struct px_buf *out, const struct px_h1_head *h, const char *v
             return -ENOMEM;
         any = true;
     }
-    return (any ? PUT(out, ", 1.") : PUT(out, "Via: 1.")) ||
-           put_uint(out, (unsigned)h->http_minor, 10, 1) || PUT(out, " ") || put_str(out, via) ||
-           PUT(out, "\r\n");
+    if (any ? PUT(out, ", ") : PUT(out, "Via: "))
+        return -ENOMEM;
+    /* received-protocol: "2" for HTTP/2 (RFC 9113 has no minor version), else 1.<minor> */
+    int rc = h->http_major == 2 ? PUT(out, "2")
+                                : PUT(out, "1.") || put_uint(out, (unsigned)h->http_minor, 10, 1);
+    return rc || PUT(out, " ") || put_str(out, via) || PUT(out, "\r\n");
 }
 
 /* The Upgrade protocols offered, without h2c and h2 (see px_h1_request_head_write). */

@@ -41,12 +41,19 @@ struct px_tls {
     bool alert_sent, alert_recv;       /* a fatal alert went out / came in */
     unsigned char alert_out, alert_in; /* their descriptions */
     unsigned long err_code;            /* first OpenSSL error of the failed call, 0: none */
+    const unsigned char *alpn;         /* protocols offered (ALPN wire format), the caller's */
+    unsigned alpn_len;
 };
 
 /* Creates the server SSL from ctx (a snapshot's base context). app_data is stored with
  * SSL_set_app_data for callbacks. Returns 0 or negative. */
 int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data);
 void px_tls_close(struct px_tls *t); /* frees the SSL; safe on a zeroed struct */
+/* The ALPN protocols to offer on this connection, in preference order, in wire format;
+ * wire must outlive the handshake. Unset: "http/1.1". */
+void px_tls_set_alpn(struct px_tls *t, const unsigned char *wire, unsigned len);
+/* The protocol ALPN chose ("h2", "http/1.1"), or NULL when none was negotiated. */
+const char *px_tls_alpn(const struct px_tls *t);
 
 /* Ciphertext received from the network. */
 int px_tls_feed(struct px_tls *t, const void *data, size_t n);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <openssl/err.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 static void record_error(struct px_tls *t, const char *what, int ssl_err)
@@ -70,6 +71,21 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
     t->hello_len = len + hdr;
 }
 
+/* The SSL ex_data slot that leads callbacks back to the engine (px_tls_init sets it). */
+static int tls_slot = -1;
+static pthread_once_t tls_slot_once = PTHREAD_ONCE_INIT;
+
+static void tls_slot_init(void)
+{
+    tls_slot = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int tls_index(void)
+{
+    pthread_once(&tls_slot_once, tls_slot_init);
+    return tls_slot;
+}
+
 int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
 {
     assert(ctx != NULL);
@@ -92,6 +108,10 @@ int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
     SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both BIOs now */
     SSL_set_accept_state(t->ssl);
     SSL_set_app_data(t->ssl, app_data);
+    if (tls_index() < 0 || !SSL_set_ex_data(t->ssl, tls_index(), t)) {
+        px_tls_close(t);
+        return -1;
+    }
     SSL_set_msg_callback(t->ssl, on_msg);
     SSL_set_msg_callback_arg(t->ssl, t);
     return 0;
@@ -297,20 +317,44 @@ const char *px_tls_sni(const struct px_tls *t)
     return t->ssl ? SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
 }
 
-/* ALPN: we speak HTTP/1.1 only. A client offering only h2 gets no ALPN at all (it may
- * then fall back or close cleanly), never a protocol we do not speak. */
+void px_tls_set_alpn(struct px_tls *t, const unsigned char *wire, unsigned len)
+{
+    t->alpn = wire;
+    t->alpn_len = len;
+}
+
+const char *px_tls_alpn(const struct px_tls *t)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (t->ssl)
+        SSL_get0_alpn_selected(t->ssl, &p, &n);
+    if (n == 2 && memcmp(p, "h2", 2) == 0)
+        return "h2";
+    if (n == 8 && memcmp(p, "http/1.1", 8) == 0)
+        return "http/1.1";
+    return NULL;
+}
+
+/* ALPN: the first protocol of the connection's list (server preference) that the client
+ * offers. A client offering none of them gets no ALPN at all (it may then fall back or
+ * close cleanly), never a protocol we do not speak. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
+    (void)arg;
     static const unsigned char http11[] = "\x08http/1.1";
-    unsigned char *sel = NULL;
-    unsigned char sel_len = 0;
-    if (SSL_select_next_proto(&sel, &sel_len, http11, sizeof http11 - 1, in, inlen) ==
-        OPENSSL_NPN_NEGOTIATED) {
-        *out = sel;
-        *outlen = sel_len;
-        return SSL_TLSEXT_ERR_OK;
-    }
+    const struct px_tls *t = SSL_get_ex_data(ssl, tls_index());
+    const unsigned char *ours = t && t->alpn_len ? t->alpn : http11;
+    unsigned ours_len = t && t->alpn_len ? t->alpn_len : sizeof http11 - 1;
+    for (unsigned i = 0; i < ours_len; i += 1u + ours[i])
+        for (unsigned j = 0; j < inlen; j += 1u + in[j])
+            if (in[j] == ours[i] && j + 1u + in[j] <= inlen &&
+                memcmp(in + j + 1, ours + i + 1, ours[i]) == 0) {
+                *out = in + j + 1;
+                *outlen = in[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
     return SSL_TLSEXT_ERR_NOACK;
 }
 

@@ -6,6 +6,7 @@
 #include "px_conn.h"
 
 #include "px_conn_internal.h"
+#include "px_listener.h"
 #include "px_log.h"
 #include "px_upstream.h"
 #include "px_worker.h"
@@ -16,10 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN_CAP         (64 * 1024)    /* unparsed client plaintext before we stop reading */
-#define TLS_READ_CHUNK (4 * 1024 - 1) /* room per px_tls_read (4 KiB with the NUL): small buffer   \
-                                       */
-#define LINGER_MS 5000                /* bound on flushing the last bytes at close */
+#define IN_CAP (64 * 1024) /* unparsed client plaintext before we stop reading */
+#define TLS_READ_CHUNK                                                                             \
+    (4 * 1024 - 1)     /* room per px_tls_read (4 KiB with the NUL): small buffer                  \
+                        */
+#define LINGER_MS 5000 /* bound on flushing the last bytes at close */
 #define TRIM_KEEP 1024 /* idle connections keep buffers up to this size (memory/conn) */
 
 static void close_handles(struct px_conn *c);
@@ -320,7 +322,8 @@ static void session_open(struct px_conn *c)
 {
     cs_counters_note_handshake(&c->w->hs, c->tls.ssl);
     conn_set_state(c, PX_CONN_OPEN);
-    c->ops = &px_session_h1; /* ALPN offers http/1.1 only */
+    const char *proto = px_tls_alpn(&c->tls);
+    c->ops = proto && strcmp(proto, "h2") == 0 ? &px_session_h2 : &px_session_h1;
     set_timer(c, PH_SESSION, 0);
     if (c->ops->open(c) < 0) {
         px_err("conn %s: cannot set up the %s session", c->peer, c->ops->name);
@@ -414,6 +417,9 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
         close_handles(c);
         return;
     }
+    const struct px_listener *l = server->data;
+    c->alpn = l->alpn; /* a copy: a reload may close the listener during the handshake */
+    px_tls_set_alpn(&c->tls, c->alpn.wire, c->alpn.len);
     set_timer(c, PH_HANDSHAKE, c->gen->cfg->timeouts.handshake_ms);
     px_conn_update_reading(c);
 }

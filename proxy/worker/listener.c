@@ -98,6 +98,7 @@ static struct px_listener *listener_open(struct px_worker *w, const struct px_li
     }
     l->w = w;
     l->addr = lc->addr;
+    l->alpn = lc->alpn;
     int r = uv_tcp_init(&w->loop, &l->tcp);
     if (r != 0) {
         close(fd);
@@ -169,6 +170,8 @@ void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const 
     for (size_t i = 0; next && i < cfg->n_listeners; i++) {
         struct px_listener *l = fds[i] < 0 ? take_same_addr(w, &cfg->listeners[i].addr)
                                            : listener_open(w, &cfg->listeners[i], fds[i]);
+        if (l)
+            l->alpn = cfg->listeners[i].alpn;
         if (l)
             next[n++] = l;
     }

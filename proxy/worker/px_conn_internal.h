@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "px_check.h"
+#include "px_config.h"
 #include "px_conn.h"
 #include "px_buf.h"
 #include "px_list.h"
@@ -58,7 +59,8 @@ struct px_conn {
     uv_timer_t timer; /* the phase timer */
     int refs;
     struct px_tls tls;
-    char peer[64]; /* client IP, for X-Forwarded-For and the access log */
+    struct px_alpn alpn; /* the protocols its listener offered */
+    char peer[64];       /* client IP, for X-Forwarded-For and the access log */
     enum px_phase phase;
 
     struct px_wq cli;   /* ciphertext to the client */

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "px_addr.h"
+#include "px_config.h"
 
 struct px_worker;
 struct px_config;
@@ -16,6 +17,7 @@ struct px_listener {
     struct px_worker *w;
     uv_tcp_t tcp;
     struct px_addr addr; /* a copy: the config it came from may be replaced */
+    struct px_alpn alpn; /* the protocols offered on it (a copy, refreshed by a reload) */
     bool pending;        /* a connection is waiting: we are at max_connections */
     bool closing;        /* uv_close called; freed by its close callback */
 };

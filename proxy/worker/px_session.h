@@ -48,5 +48,7 @@ struct px_session_ops {
 
 /* HTTP/1.1 (and 1.0): one exchange at a time, pipelined requests answered in order. */
 extern const struct px_session_ops px_session_h1;
+/* HTTP/2 (ALPN "h2"): many streams, each an exchange (session_h2.c). */
+extern const struct px_session_ops px_session_h2;
 
 #endif
