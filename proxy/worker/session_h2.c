@@ -239,7 +239,8 @@ static ssize_t data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     struct px_h2_stream *st = stream_of(src->ptr);
     size_t avail = st->pend.len - st->pend_off;
     size_t n = avail < len ? avail : len;
-    memcpy(buf, st->pend.data + st->pend_off, n);
+    if (n)
+        memcpy(buf, st->pend.data + st->pend_off, n);
     st->pend_off += n;
     st->bytes_out += n;
     if (st->pend_off == st->pend.len)

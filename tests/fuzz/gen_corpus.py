@@ -11,6 +11,10 @@ inputs added by hand keep their own names)
   testssl.sh), every 4th client plus bare-handshake and SSLv2 forms; and limit-* seeds:
   lists at the protocol's limits (a 65,534-byte cipher list, the 131,396-byte maximum
   hello) and the hellos OpenSSL refuses with its own alerts (see limit_seeds);
+- h2_session: HTTP/2 frame sequences after the preface (SETTINGS, requests with and
+  without bodies, cookies, CONTINUATION, RST_STREAM, PING, WINDOW_UPDATE, GOAWAY); the
+  first byte is the harness's slice size; header blocks use HPACK literals without
+  indexing (written here, no library needed);
 - pem: only key-free seeds. tests/fuzz/run.sh generates the certificate and key seeds at
   run time, so no private key is ever committed.
 """
@@ -233,6 +237,46 @@ def limit_seeds():
     ]
 
 
+def _h2frame(ftype, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + \
+        stream.to_bytes(4, "big") + payload
+
+
+def _hpack(fields):
+    """A header block of literal fields without indexing (RFC 7541 6.2.2), names new."""
+    out = b""
+    for name, value in fields:
+        out += b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+    return out
+
+
+def _h2get(stream, path=b"/", extra=(), end=True):
+    fields = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"a.example"),
+              (b":path", path)] + list(extra)
+    return _h2frame(1, 0x4 | (0x1 if end else 0), stream, _hpack(fields))
+
+
+def h2_seeds():
+    settings = _h2frame(4, 0, 0)
+    post = _h2frame(1, 0x4, 3, _hpack([(b":method", b"POST"), (b":scheme", b"https"),
+                                       (b":authority", b"a.example"), (b":path", b"/up"),
+                                       (b"content-length", b"5")]))
+    block = _hpack([(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"a.example"),
+                    (b":path", b"/c")])
+    return [
+        b"\x04" + settings + _h2get(1),
+        b"\x00" + settings + _h2get(1, b"/a", [(b"cookie", b"a=1"), (b"cookie", b"b=2")]),
+        b"\x10" + settings + post + _h2frame(0, 0, 3, b"hel") + _h2frame(0, 1, 3, b"lo"),
+        b"\x02" + settings + _h2get(1, end=False) + _h2frame(3, 0, 1, b"\x00\x00\x00\x08"),
+        b"\x08" + settings + _h2frame(1, 0x1, 5, block[:7]) + _h2frame(9, 0x4, 5, block[7:]),
+        b"\x01" + settings + _h2frame(6, 0, 0, b"12345678") +
+        _h2frame(8, 0, 0, b"\x00\x01\x00\x00") + _h2get(1, b"/x", [(b"te", b"trailers")]),
+        b"\x20" + settings + _h2get(1) + _h2get(3, b"*") + _h2frame(7, 0, 0, b"\x00" * 8),
+        b"\x03" + settings + _h2frame(1, 0x5, 1, _hpack([(b":method", b"CONNECT"),
+                                                          (b":authority", b"x.example:443")])),
+    ]
+
+
 def write(target, seeds, prefix="seed"):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -253,6 +297,7 @@ def main():
     write("clienthello", clienthello_seeds())
     write("clienthello", limit_seeds(), "limit")
     write("pem", PEM)
+    write("h2_session", h2_seeds())
 
 
 if __name__ == "__main__":

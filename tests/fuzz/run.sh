@@ -4,7 +4,8 @@
 # gets certificate/key seeds generated now by gen_pem_seeds.sh) with its dictionary.
 #
 # Usage: tests/fuzz/run.sh SECONDS [TARGET...]
-#   TARGET: http1_request http1_response chunked config clienthello pem (default: all)
+#   TARGET: http1_request http1_response chunked config clienthello pem h2_session
+#           (default: all)
 # Environment:
 #   TWOFOLD_FUZZ_BUILD  build directory (default: <repo>/build-fuzz)
 #   TWOFOLD_FUZZ_OUT    where logs and crash inputs are kept (default: a new temp dir)
@@ -16,7 +17,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-all=(http1_request http1_response chunked config clienthello pem)
+all=(http1_request http1_response chunked config clienthello pem h2_session)
 
 secs=${1:-}
 if ! [[ $secs =~ ^[0-9]+$ ]] || ((secs == 0)); then
@@ -60,6 +61,7 @@ opts_for() {
     pem) echo "-max_len=8192" ;;
     config) echo "-max_len=8192" ;;
     clienthello) echo "-max_len=131396" ;; # OpenSSL's largest ClientHello: lists at the limit
+    h2_session) echo "-max_len=16384" ;;
     *) echo "-max_len=4096" ;;
     esac
 }
