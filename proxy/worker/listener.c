@@ -17,6 +17,7 @@
 #include "px_log.h"
 #include "px_worker.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -87,24 +88,32 @@ static void on_listener_closed(uv_handle_t *h)
     free(h->data); /* the px_listener */
 }
 
-/* Opens one listener on fd (taking it). NULL on failure (fd closed, error logged). */
-static struct px_listener *listener_open(struct px_worker *w, const struct px_listener_conf *lc,
-                                         int fd)
+/* A listener object for fd (any thread; it takes fd only when it returns one). */
+static struct px_listener *listener_new(struct px_worker *w, const struct px_listener_conf *lc,
+                                        int fd)
 {
     struct px_listener *l = calloc(1, sizeof *l);
-    if (!l) {
-        close(fd);
+    if (!l)
         return NULL;
-    }
     l->w = w;
     l->addr = lc->addr;
     l->alpn = lc->alpn;
+    l->fd = fd;
+    return l;
+}
+
+/* Worker thread: starts accepting on l's socket; allocates nothing. false on failure
+ * (logged; l and its fd are gone). */
+static bool listener_start(struct px_worker *w, struct px_listener *l)
+{
+    int fd = l->fd;
+    l->fd = -1;
     int r = uv_tcp_init(&w->loop, &l->tcp);
     if (r != 0) {
         close(fd);
+        px_err("worker %u: listener %s: %s", w->id, l->addr.text, uv_strerror(r));
         free(l);
-        px_err("worker %u: listener %s: %s", w->id, lc->addr.text, uv_strerror(r));
-        return NULL;
+        return false;
     }
     l->tcp.data = l;
     r = uv_tcp_open(&l->tcp, fd);
@@ -112,14 +121,26 @@ static struct px_listener *listener_open(struct px_worker *w, const struct px_li
     if (r == 0)
         r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
     if (r != 0) {
-        px_err("worker %u: listen on %s: %s", w->id, lc->addr.text, uv_strerror(r));
+        px_err("worker %u: listen on %s: %s", w->id, l->addr.text, uv_strerror(r));
         if (!adopted)
             close(fd);
         l->closing = true;
         uv_close((uv_handle_t *)&l->tcp, on_listener_closed);
+        return false;
+    }
+    return true;
+}
+
+/* Opens one listener on fd (taking it). NULL on failure (fd closed, error logged). */
+static struct px_listener *listener_open(struct px_worker *w, const struct px_listener_conf *lc,
+                                         int fd)
+{
+    struct px_listener *l = listener_new(w, lc, fd);
+    if (!l) {
+        close(fd);
         return NULL;
     }
-    return l;
+    return listener_start(w, l) ? l : NULL;
 }
 
 static void listener_close(struct px_listener *l)
@@ -160,34 +181,78 @@ static struct px_listener *take_same_addr(struct px_worker *w, const struct px_a
     return NULL;
 }
 
-/* A config reload: listeners whose address is unchanged keep their sockets (fds[i] is -1
- * for them), new ones open on the fds the main thread bound, and the rest close (their
- * connections are not touched). */
-void px_listeners_apply(struct px_worker *w, const struct px_config *cfg, const int *fds)
+struct px_listener_plan {
+    struct px_listener **next; /* per cfg listener: a new, unopened one, or NULL (kept) */
+    size_t n;
+};
+
+struct px_listener_plan *px_listeners_prepare(struct px_worker *w, const struct px_config *cfg,
+                                              const int *fds)
 {
-    struct px_listener **next = calloc(cfg->n_listeners ? cfg->n_listeners : 1, sizeof *next);
-    size_t n = 0;
-    for (size_t i = 0; next && i < cfg->n_listeners; i++) {
-        struct px_listener *l = fds[i] < 0 ? take_same_addr(w, &cfg->listeners[i].addr)
-                                           : listener_open(w, &cfg->listeners[i], fds[i]);
-        if (l)
-            l->alpn = cfg->listeners[i].alpn;
-        if (l)
-            next[n++] = l;
+    struct px_listener_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->n = cfg->n_listeners;
+    p->next = calloc(p->n ? p->n : 1, sizeof *p->next);
+    for (size_t i = 0; p->next && i < p->n; i++) {
+        if (fds[i] < 0)
+            continue;
+        p->next[i] = listener_new(w, &cfg->listeners[i], fds[i]);
+        if (!p->next[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(p->next[k]); /* they took no fd yet: the caller still owns them all */
+            free(p->next);
+            p->next = NULL;
+        }
     }
-    for (size_t i = 0; i < cfg->n_listeners && !next; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    if (!next) {
-        px_err("worker %u: out of memory applying listeners: keeping the old ones", w->id);
+    if (!p->next) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void px_listeners_plan_free(struct px_listener_plan *p)
+{
+    if (!p)
         return;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->next[i]) {
+            close(p->next[i]->fd);
+            free(p->next[i]);
+        }
+    free(p->next);
+    free(p);
+}
+
+/* A config reload: listeners whose address is unchanged keep their sockets, new ones
+ * start on the objects and sockets the main thread prepared, and the rest close (their
+ * connections are not touched). Allocates nothing; a new listener whose socket libuv
+ * refuses is logged and left out. */
+void px_listeners_apply(struct px_worker *w, const struct px_config *cfg,
+                        struct px_listener_plan *p)
+{
+    assert(p->n == cfg->n_listeners);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        struct px_listener *l = p->next[i];
+        p->next[i] = NULL;
+        if (!l)
+            l = take_same_addr(w, &cfg->listeners[i].addr);
+        else if (!listener_start(w, l))
+            l = NULL;
+        if (!l)
+            continue;
+        l->alpn = cfg->listeners[i].alpn; /* a kept listener offers the new list */
+        p->next[n++] = l;
     }
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i])
             listener_close(w->listeners[i]);
     free(w->listeners);
-    w->listeners = next;
+    w->listeners = p->next; /* the plan's array becomes the worker's */
     w->n_listeners = n;
+    free(p);
     px_listeners_resume(w);
 }
 

@@ -14,6 +14,7 @@
 #include "px_config.h"
 #include "px_hello_log.h"
 #include "px_list.h"
+#include "px_listener.h"
 
 struct px_conn;
 struct px_gen;
@@ -105,7 +106,8 @@ struct px_msg {
     struct cs_snapshot *snap;
     struct px_collect *collect;
     struct px_gen *gen; /* PX_MSG_CONFIG: prepared (px_gen_prepare), adopted by the worker */
-    int *fds; /* PX_MSG_CONFIG: per gen->cfg listener, a bound fd or -1 (same address kept) */
+    /* PX_MSG_CONFIG: the worker's new listener set, prepared by the main thread */
+    struct px_listener_plan *listeners;
 };
 
 /* Lifecycle, driven by server.c on the main thread. px_worker_init takes its own config
@@ -126,10 +128,10 @@ int px_worker_post(struct px_worker *w, enum px_msg_type type, struct cs_snapsho
  *
  * px_worker_msg_snapshot: adopt snap (the message takes its own reference).
  * px_worker_msg_config: adopt cfg and snap together; the message takes its own snap
- * reference, prepares the worker's new generation for cfg (px_gen_prepare) and, on
- * success only, owns fds (malloc'd, cfg->n_listeners entries: a bound socket, or -1 for a
- * listener whose address is kept). Both return NULL when out of memory, having taken
- * nothing. */
+ * reference, prepares the worker's new generation for cfg (px_gen_prepare) and the
+ * worker's new listener objects (px_listeners_prepare) and, on success only, takes fds
+ * (malloc'd, cfg->n_listeners entries: a bound socket, or -1 for a listener whose address
+ * is kept). Both return NULL when out of memory, having taken nothing. */
 struct px_msg *px_worker_msg_snapshot(struct cs_snapshot *snap);
 struct px_msg *px_worker_msg_config(struct px_worker *w, struct px_config *cfg,
                                     struct cs_snapshot *snap, int *fds);

@@ -166,10 +166,7 @@ static void release_payload(struct px_msg *m)
     cs_snapshot_release(m->snap);
     if (m->collect)
         px_collect_slot_done(m->collect);
-    for (size_t i = 0; m->fds && m->gen && i < m->gen->cfg->n_listeners; i++)
-        if (m->fds[i] >= 0)
-            close(m->fds[i]);
-    free(m->fds);
+    px_listeners_plan_free(m->listeners);
     px_gen_discard(m->gen); /* never adopted */
 }
 
@@ -194,9 +191,8 @@ static void apply_config(struct px_worker *w, struct px_msg *m)
     cs_snapshot_release(w->snap);
     w->snap = m->snap;
     m->snap = NULL;
-    px_listeners_apply(w, g->cfg, m->fds);
-    free(m->fds); /* the fds now belong to the listeners */
-    m->fds = NULL;
+    px_listeners_apply(w, g->cfg, m->listeners); /* allocates nothing */
+    m->listeners = NULL;
 }
 
 static void handle_msg(struct px_worker *w, struct px_msg *m)
@@ -313,10 +309,16 @@ struct px_msg *px_worker_msg_config(struct px_worker *w, struct px_config *cfg,
         free(m);
         return NULL;
     }
+    m->listeners = px_listeners_prepare(w, cfg, fds);
+    if (!m->listeners) {
+        px_gen_discard(g);
+        free(m);
+        return NULL;
+    }
+    free(fds); /* its sockets belong to the prepared listeners now */
     m->type = PX_MSG_CONFIG;
     m->gen = g;
     m->snap = cs_snapshot_ref(snap);
-    m->fds = fds;
     return m;
 }
 

@@ -259,6 +259,40 @@ class Reload(h.TestCase):
 
     # ------------------------------------------------------------------ (j)
 
+    def test_listeners_on_sighup(self):
+        """A SIGHUP that adds a listener binds it (its objects prepared before the reload is
+        published, started by each worker), a kept listener keeps its socket and takes its
+        new ALPN list, and a removed one stops accepting."""
+        root = os.path.join(self.tmp, "certs")
+        gens = ru.Generations(root, NAMES, n=1)
+        self.start(gens)
+        conf = self.tf.conf_path
+        port2 = h.free_port()
+        two = self.conf_text.replace(
+            "[listener main]\nbind = 127.0.0.1:%d\n" % self.port,
+            "[listener main]\nbind = 127.0.0.1:%d\nalpn = h2 http/1.1\n\n"
+            "[listener second]\nbind = 127.0.0.1:%d\n" % (self.port, port2))
+        self.assertNotEqual(two, self.conf_text)
+        with h.HttpConn(self.port, "a.test", cafile=gens.ca) as kept:
+            self.assertRequestOK(kept, "before")
+            with open(conf, "w") as f:
+                f.write(two)
+            ru.sighup(self.tf)
+            self.assertTrue(ru.wait_until(lambda: h.port_accepts(port2), 15),
+                            "the added listener does not accept")
+            self.assertRequestOK(kept, "a connection of the kept listener, after")
+        with h.HttpConn(port2, "a.test", cafile=gens.ca) as c:
+            self.assertRequestOK(c, "the added listener")
+        _, out, _ = h.s_client(self.port, "a.test", ["-alpn", "h2"])
+        self.assertIn("ALPN protocol: h2", out)  # the kept listener's new list
+        with open(conf, "w") as f:
+            f.write(self.conf_text)
+        ru.sighup(self.tf)
+        self.assertTrue(ru.wait_until(lambda: not h.port_accepts(port2), 15),
+                        "the removed listener still accepts")
+        with h.HttpConn(self.port, "a.test", cafile=gens.ca) as c:
+            self.assertRequestOK(c, "the first listener after the removal")
+
     def test_invalid_config_on_sighup(self):
         root = os.path.join(self.tmp, "certs")
         gens = ru.Generations(root, NAMES, n=1)
