@@ -20,17 +20,25 @@ enum {
     PX_TLS_ERROR = -2, /* fatal: handshake failure, bad record, ... */
 };
 
-/* States, carried by two flags that only move forward (asserted in tls.c): closed (ssl
- * NULL: before px_tls_init, after px_tls_close) -> handshaking -> open (handshake_done:
- * px_tls_read and px_tls_write allowed) -> closing (sent_close_notify: close_notify queued,
- * no more writes). The transport reads the flags; only tls.c sets them. */
+/* The engine's state; it only moves forward (tls.c asserts the transitions):
+ *   CLOSED       no SSL (before px_tls_init, after px_tls_close);
+ *   HANDSHAKING  px_tls_handshake runs until it returns 1;
+ *   OPEN         the handshake is done: px_tls_read and px_tls_write allowed;
+ *   SHUTDOWN     close_notify queued (px_tls_shutdown): reads only, no more writes.
+ * CLOSED -> HANDSHAKING -> OPEN -> SHUTDOWN; any state -> CLOSED (px_tls_close). */
+enum px_tls_state {
+    PX_TLS_CLOSED,
+    PX_TLS_HANDSHAKING,
+    PX_TLS_OPEN,
+    PX_TLS_SHUTDOWN,
+};
+
 struct px_tls {
     SSL *ssl;
-    BIO *in;  /* ciphertext from the network, read by OpenSSL */
-    BIO *out; /* ciphertext produced by OpenSSL, taken by the caller */
-    bool handshake_done;
-    bool sent_close_notify;
-    char err[160]; /* last error, for logs */
+    BIO *in;                 /* ciphertext from the network, read by OpenSSL */
+    BIO *out;                /* ciphertext produced by OpenSSL, taken by the caller */
+    enum px_tls_state state; /* only tls.c writes it */
+    char err[160];           /* last error, for logs */
 
     /* For the failed-handshake log: the last ClientHello received, as the reassembled
      * handshake message (type, 24-bit length, body; an SSLv2-format hello keeps its
@@ -49,6 +57,17 @@ struct px_tls {
  * SSL_set_app_data for callbacks. Returns 0 or negative. */
 int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data);
 void px_tls_close(struct px_tls *t); /* frees the SSL; safe on a zeroed struct */
+
+/* The handshake completed (OPEN or SHUTDOWN). */
+static inline bool px_tls_handshake_done(const struct px_tls *t)
+{
+    return t->state >= PX_TLS_OPEN;
+}
+/* Application data may be written: the handshake is done and close_notify not queued. */
+static inline bool px_tls_writable(const struct px_tls *t)
+{
+    return t->state == PX_TLS_OPEN;
+}
 /* The ALPN protocols to offer on this connection, in preference order, in wire format;
  * wire must outlive the handshake. Unset: "http/1.1". */
 void px_tls_set_alpn(struct px_tls *t, const unsigned char *wire, unsigned len);

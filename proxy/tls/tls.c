@@ -49,7 +49,7 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
         }
         return;
     }
-    if (write_p || t->handshake_done || len < 1 || p[0] != SSL3_MT_CLIENT_HELLO)
+    if (write_p || t->state != PX_TLS_HANDSHAKING || len < 1 || p[0] != SSL3_MT_CLIENT_HELLO)
         return;
     /* An SSLv2-format hello comes without its record header (content type 0); the header
      * is put back so that the bytes parse as they came over the wire. */
@@ -69,6 +69,13 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
     }
     memcpy(t->hello + hdr, p, len);
     t->hello_len = len + hdr;
+}
+
+/* The forward-only transitions of enum px_tls_state. */
+static void tls_set_state(struct px_tls *t, enum px_tls_state to)
+{
+    assert(to == t->state + 1);
+    t->state = to;
 }
 
 /* The SSL ex_data slot that leads callbacks back to the engine (px_tls_init sets it). */
@@ -107,6 +114,7 @@ int px_tls_init(struct px_tls *t, SSL_CTX *ctx, void *app_data)
     BIO_set_mem_eof_return(t->out, -1);
     SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both BIOs now */
     SSL_set_accept_state(t->ssl);
+    tls_set_state(t, PX_TLS_HANDSHAKING);
     SSL_set_app_data(t->ssl, app_data);
     if (tls_index() < 0 || !SSL_set_ex_data(t->ssl, tls_index(), t)) {
         px_tls_close(t);
@@ -123,6 +131,7 @@ void px_tls_close(struct px_tls *t)
         SSL_free(t->ssl); /* frees the BIOs */
     drop_hello(t);
     t->ssl = NULL;
+    t->state = PX_TLS_CLOSED;
     t->in = t->out = NULL;
 }
 
@@ -140,13 +149,12 @@ int px_tls_feed(struct px_tls *t, const void *data, size_t n)
 int px_tls_handshake(struct px_tls *t)
 {
     assert(t->ssl != NULL);
-    if (t->handshake_done)
+    if (px_tls_handshake_done(t))
         return 1;
     ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
     if (r == 1) {
-        assert(!t->sent_close_notify); /* close_notify waits for the handshake */
-        t->handshake_done = true;
+        tls_set_state(t, PX_TLS_OPEN);
         drop_hello(t);
         SSL_set_msg_callback(t->ssl, NULL); /* no call per record for the data that follows */
         return 1;
@@ -160,7 +168,7 @@ int px_tls_handshake(struct px_tls *t)
 
 int px_tls_read(struct px_tls *t, char *buf, size_t cap)
 {
-    assert(t->ssl != NULL && t->handshake_done);
+    assert(t->ssl != NULL && px_tls_handshake_done(t));
     size_t got = 0;
     ERR_clear_error();
     if (SSL_read_ex(t->ssl, buf, cap, &got) == 1)
@@ -176,7 +184,7 @@ int px_tls_read(struct px_tls *t, char *buf, size_t cap)
 
 int px_tls_write(struct px_tls *t, const void *data, size_t n)
 {
-    assert(t->ssl != NULL && t->handshake_done && !t->sent_close_notify);
+    assert(t->ssl != NULL && px_tls_writable(t));
     if (n == 0)
         return 0;
     size_t done = 0;
@@ -190,9 +198,9 @@ int px_tls_write(struct px_tls *t, const void *data, size_t n)
 
 void px_tls_shutdown(struct px_tls *t)
 {
-    if (t->sent_close_notify || !t->ssl || !t->handshake_done)
+    if (!px_tls_writable(t))
         return; /* queued once, and only on an open connection */
-    t->sent_close_notify = true;
+    tls_set_state(t, PX_TLS_SHUTDOWN);
     ERR_clear_error();
     (void)SSL_shutdown(t->ssl); /* queues close_notify; we never wait for the peer's */
     ERR_clear_error();

@@ -112,7 +112,7 @@ static void cli_flush(struct px_conn *c)
 
 void px_conn_cli_commit(struct px_conn *c)
 {
-    if (c->out.len && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
+    if (c->out.len && px_tls_writable(&c->tls) && !px_conn_closed(c)) {
         if (px_tls_write(&c->tls, c->out.data, c->out.len) < 0) {
             px_debug("conn %s: TLS write: %s", c->peer, c->tls.err);
             c->out.len = 0;
@@ -417,7 +417,7 @@ void px_conn_accept(struct px_worker *w, uv_stream_t *server)
         close_handles(c);
         return;
     }
-    const struct px_listener *l = server->data;
+    const struct px_listener *l = px_listener_of(server->data);
     c->alpn = l->alpn; /* a copy: a reload may close the listener during the handshake */
     px_tls_set_alpn(&c->tls, c->alpn.wire, c->alpn.len);
     set_timer(c, PH_HANDSHAKE, c->gen->cfg->timeouts.handshake_ms);
@@ -451,7 +451,7 @@ void px_conn_close(struct px_conn *c, bool notify)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (notify && c->tls.handshake_done && !c->tls.sent_close_notify && !px_conn_closed(c)) {
+    if (notify && px_tls_writable(&c->tls) && !px_conn_closed(c)) {
         px_tls_shutdown(&c->tls);
         cli_flush(c);
     }

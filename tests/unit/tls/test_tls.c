@@ -109,7 +109,8 @@ static void test_roundtrip(SSL_CTX *sctx, int version)
     CHECK_INT(px_tls_init(&t, sctx, &c), 0);
     CHECK(SSL_get_app_data(t.ssl) == &c);
     CHECK_INT(handshake(&c, &t), 0);
-    CHECK(t.handshake_done);
+    CHECK(px_tls_handshake_done(&t));
+    CHECK_INT(t.state, PX_TLS_OPEN);
     CHECK(t.hello == NULL && t.hello_len == 0); /* no copy outlives a good handshake */
     CHECK_INT(SSL_version(t.ssl), version);
     const unsigned char *alpn = NULL;
@@ -200,7 +201,7 @@ static void expect_refusal(SSL_CTX *sctx, SSL_CTX *cctx, const char *reason)
     struct px_tls t;
     CHECK_INT(px_tls_init(&t, sctx, &c), 0);
     CHECK_INT(handshake(&c, &t), -2);
-    CHECK(!t.handshake_done);
+    CHECK(!px_tls_handshake_done(&t));
     CHECK(t.hello != NULL && t.hello_len > 40);
     if (t.hello && t.hello_len > 4) {
         CHECK_INT(t.hello[0], 1); /* client_hello */
