@@ -5,6 +5,7 @@
  * certificate files: the running instance does that). The token may also come from
  * $TWOFOLD_ADMIN_TOKEN. */
 #include "cli.h"
+#include "px_buf.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -52,8 +53,8 @@ static int parse(int argc, char **argv, struct reload_args *a)
     return 0;
 }
 
-/* One POST /reload?format=text; the whole response into *resp. */
-static int post_reload(const struct px_addr *addr, const char *token, char **resp, size_t *len)
+/* One POST /reload?format=text; the whole response into resp. */
+static int post_reload(const struct px_addr *addr, const char *token, struct px_buf *resp)
 {
     int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct timeval tv = {.tv_sec = RELOAD_TIMEOUT_S};
@@ -75,25 +76,22 @@ static int post_reload(const struct px_addr *addr, const char *token, char **res
         close(fd);
         return -EIO;
     }
-    size_t cap = 4096;
-    *len = 0;
-    *resp = malloc(cap);
-    for (ssize_t r = 1; *resp && r > 0;) {
-        if (*len + 1024 > cap)
-            *resp = realloc(*resp, cap *= 2);
-        if (!*resp)
+    int rc = 0;
+    for (ssize_t r = 1; r > 0;) {
+        if (px_buf_reserve(resp, 4096) < 0) {
+            rc = -ENOMEM;
             break;
-        r = read(fd, *resp + *len, cap - *len - 1);
+        }
+        r = read(fd, resp->data + resp->len, px_buf_room(resp));
         if (r > 0)
-            *len += (size_t)r;
+            resp->len += (size_t)r;
         else if (r < 0 && errno == EINTR)
             r = 1;
     }
     close(fd);
-    if (!*resp)
-        return -ENOMEM;
-    (*resp)[*len] = '\0';
-    return 0;
+    if (resp->data)
+        resp->data[resp->len] = '\0';
+    return rc;
 }
 
 /* Prints the body and maps the outcome line to the exit code. */
@@ -148,15 +146,14 @@ int cli_reload(int argc, char **argv)
     } else if (px_addr_parse(a.admin, &addr, err, sizeof err) != 0) {
         return reload_usage("--admin: %s", err);
     }
-    char *resp = NULL;
-    size_t len = 0;
-    rc = post_reload(&addr, token, &resp, &len);
+    struct px_buf resp = {0};
+    rc = post_reload(&addr, token, &resp);
     if (rc != 0)
         fprintf(stderr, "twofold reload: cannot reach the admin endpoint at %s: %s\n", addr.text,
                 strerror(-rc));
     else
-        rc = report(resp);
-    free(resp);
+        rc = report(resp.data ? resp.data : "");
+    px_buf_free(&resp);
     px_config_free(cfg);
     return rc < 0 ? CLI_FAIL : rc;
 }

@@ -1,6 +1,7 @@
 /* Directory watcher with debounce and a polling fallback; see px_watch.h. */
 #include "px_watch.h"
 #include "px_check.h"
+#include "px_vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +16,7 @@
 
 #include "px_log.h"
 
-struct strlist {
+struct strlist { /* a PX_VEC of owned strings */
     char **v;
     size_t n, cap;
 };
@@ -43,8 +44,7 @@ struct px_watch {
     px_watch_cb cb;
     void *arg;
     uv_timer_t debounce, poll; /* data = this */
-    struct wdir **dirs;
-    size_t ndirs, capdirs;
+    PX_VEC(struct wdir *) dirs;
     unsigned pending; /* handles whose close callback has not run yet */
     bool closing;
     void (*closed_cb)(void *);
@@ -62,7 +62,7 @@ struct want {
     bool entries;
 };
 
-struct wantlist {
+struct wantlist { /* a PX_VEC */
     struct want *v;
     size_t n, cap;
 };
@@ -89,15 +89,7 @@ static void strlist_add(struct strlist *l, const char *s)
 {
     if (strlist_has(l, s))
         return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        char **v = realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return;
-        l->v = v;
-        l->cap = cap;
-    }
-    if ((l->v[l->n] = strdup(s)) != NULL)
+    if (px_vec_reserve(l, l->n + 1) == 0 && (l->v[l->n] = strdup(s)) != NULL)
         l->n++;
 }
 
@@ -124,17 +116,11 @@ static struct want *want_dir(struct wantlist *l, const char *dir)
             return &l->v[i];
         }
     }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct want *v = realloc(l->v, cap * sizeof(*v));
-        if (!v) {
-            free(real);
-            return NULL;
-        }
-        l->v = v;
-        l->cap = cap;
+    struct want *w = px_vec_push(l);
+    if (!w) {
+        free(real);
+        return NULL;
     }
-    struct want *w = &l->v[l->n++];
     memset(w, 0, sizeof(*w));
     w->dir = real;
     return w;
@@ -344,7 +330,7 @@ static void maybe_free(struct px_watch *w)
         free(w->paths[i]);
     free(w->paths);
     free(w->sigs);
-    free(w->dirs);
+    px_vec_free(&w->dirs);
     w->magic = 0;
     free(w);
     if (closed_cb)
@@ -418,14 +404,8 @@ static void dir_close(struct px_watch *w, struct wdir *d)
  * polling. */
 static void dir_open(struct px_watch *w, struct want *want)
 {
-    if (w->ndirs == w->capdirs) {
-        size_t cap = w->capdirs ? w->capdirs * 2 : 8;
-        struct wdir **v = realloc(w->dirs, cap * sizeof(*v));
-        if (!v)
-            return;
-        w->dirs = v;
-        w->capdirs = cap;
-    }
+    if (px_vec_reserve(&w->dirs, w->dirs.n + 1) != 0)
+        return;
     struct wdir *d = calloc(1, sizeof(*d));
     if (!d || !(d->path = strdup(want->dir))) {
         free(d);
@@ -451,7 +431,7 @@ static void dir_open(struct px_watch *w, struct want *want)
         dir_close(w, d);
         return;
     }
-    w->dirs[w->ndirs++] = d;
+    w->dirs.v[w->dirs.n++] = d;
 }
 
 /* Recomputes the directory set and the names that count in each: keeps watches still
@@ -462,17 +442,17 @@ static void rearm(struct px_watch *w)
         return;
     struct wantlist want = {0};
     compute_wants(w, &want);
-    for (size_t i = 0; i < w->ndirs; i++)
-        w->dirs[i]->keep = false;
+    for (size_t i = 0; i < w->dirs.n; i++)
+        w->dirs.v[i]->keep = false;
     for (size_t j = 0; j < want.n; j++) {
         size_t i = 0;
-        while (i < w->ndirs && strcmp(w->dirs[i]->path, want.v[j].dir) != 0)
+        while (i < w->dirs.n && strcmp(w->dirs.v[i]->path, want.v[j].dir) != 0)
             i++;
-        if (i == w->ndirs) {
+        if (i == w->dirs.n) {
             dir_open(w, &want.v[j]);
             continue;
         }
-        struct wdir *d = w->dirs[i];
+        struct wdir *d = w->dirs.v[i];
         d->keep = true;
         strlist_free(&d->names);
         d->names = want.v[j].names;
@@ -480,13 +460,13 @@ static void rearm(struct px_watch *w)
         memset(&want.v[j].names, 0, sizeof(want.v[j].names));
     }
     size_t kept = 0;
-    for (size_t i = 0; i < w->ndirs; i++) {
-        if (w->dirs[i]->keep)
-            w->dirs[kept++] = w->dirs[i];
+    for (size_t i = 0; i < w->dirs.n; i++) {
+        if (w->dirs.v[i]->keep)
+            w->dirs.v[kept++] = w->dirs.v[i];
         else
-            dir_close(w, w->dirs[i]);
+            dir_close(w, w->dirs.v[i]);
     }
-    w->ndirs = kept;
+    w->dirs.n = kept;
     wantlist_free(&want);
 }
 
@@ -566,20 +546,20 @@ void px_watch_close(struct px_watch *w, void (*closed_cb)(void *arg), void *arg)
     w->pending += 2;
     uv_close((uv_handle_t *)&w->debounce, timer_closed);
     uv_close((uv_handle_t *)&w->poll, timer_closed);
-    for (size_t i = 0; i < w->ndirs; i++)
-        dir_close(w, w->dirs[i]);
-    w->ndirs = 0;
+    for (size_t i = 0; i < w->dirs.n; i++)
+        dir_close(w, w->dirs.v[i]);
+    w->dirs.n = 0;
 }
 
 size_t px_watch_dir_count(const struct px_watch *w)
 {
-    return w->ndirs;
+    return w->dirs.n;
 }
 
 int px_watch_has_dir(const struct px_watch *w, const char *dir)
 {
-    for (size_t i = 0; i < w->ndirs; i++)
-        if (strcmp(w->dirs[i]->path, dir) == 0)
+    for (size_t i = 0; i < w->dirs.n; i++)
+        if (strcmp(w->dirs.v[i]->path, dir) == 0)
             return 1;
     return 0;
 }
