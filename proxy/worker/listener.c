@@ -67,7 +67,7 @@ static bool at_capacity(const struct px_worker *w)
 
 static void on_connection(uv_stream_t *server, int status)
 {
-    struct px_listener *l = server->data;
+    struct px_listener *l = px_listener_of(server->data);
     struct px_worker *w = l->w;
     if (status < 0) {
         /* EMFILE and friends: libuv already backs off; log at debug to avoid floods. */
@@ -85,7 +85,9 @@ static void on_connection(uv_stream_t *server, int status)
 
 static void on_listener_closed(uv_handle_t *h)
 {
-    free(h->data); /* the px_listener */
+    struct px_listener *l = px_listener_of(h->data);
+    l->magic = 0;
+    free(l);
 }
 
 /* A listener object for fd (any thread; it takes fd only when it returns one). */
@@ -95,6 +97,7 @@ static struct px_listener *listener_new(struct px_worker *w, const struct px_lis
     struct px_listener *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
+    l->magic = PX_LISTENER_MAGIC;
     l->w = w;
     l->addr = lc->addr;
     l->alpn = lc->alpn;

@@ -8,12 +8,16 @@
 #include <uv.h>
 
 #include "px_addr.h"
+#include "px_check.h"
 #include "px_config.h"
 
 struct px_worker;
 struct px_config;
 
+#define PX_LISTENER_MAGIC 0x4c495354u /* "LIST" */
+
 struct px_listener {
+    PX_MAGIC_FIELD;
     struct px_worker *w;
     uv_tcp_t tcp;
     struct px_addr addr; /* a copy: the config it came from may be replaced */
@@ -22,6 +26,14 @@ struct px_listener {
     bool pending;        /* a connection is waiting: we are at max_connections */
     bool closing;        /* uv_close called; freed by its close callback */
 };
+
+/* The listener a listening handle's data points to: checked. */
+static inline struct px_listener *px_listener_of(void *p)
+{
+    struct px_listener *l;
+    PX_CAST(l, (struct px_listener *)p, PX_LISTENER_MAGIC);
+    return l;
+}
 
 /* Creates a bound SO_REUSEPORT socket for addr. */
 int px_listen_socket(const struct px_addr *addr, char *err, size_t errlen);

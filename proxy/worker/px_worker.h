@@ -13,6 +13,7 @@
 #include "cs.h"
 #include "px_config.h"
 #include "px_hello_log.h"
+#include "px_check.h"
 #include "px_list.h"
 #include "px_listener.h"
 
@@ -33,7 +34,10 @@ struct px_stats {
     uint64_t bytes_in, bytes_out;
 };
 
+#define PX_WORKER_MAGIC 0x574f524bu /* "WORK" */
+
 struct px_worker {
+    PX_MAGIC_FIELD;
     unsigned id;
     uv_thread_t thread;
     uv_loop_t loop;

@@ -9,6 +9,7 @@
  */
 #include "px_upstream.h"
 
+#include "px_check.h"
 #include "px_log.h"
 #include "px_worker.h"
 
@@ -52,7 +53,10 @@ enum uc_state {
     UC_CLOSING,    /* final close: freed when both handles are closed */
 };
 
+#define PX_UPCONN_MAGIC 0x5550434eu /* "UPCN" */
+
 struct px_upconn {
+    PX_MAGIC_FIELD;
     uv_tcp_t tcp;
     uv_timer_t timer; /* connect timeout, then pool idle timeout */
     uv_connect_t creq;
@@ -121,6 +125,14 @@ char *px_upstreams_scratch(struct px_upstreams *u, size_t *len)
     return u->scratch;
 }
 
+/* A void * from a libuv handle or request of a connection is that connection: checked. */
+static struct px_upconn *upconn_of(void *p)
+{
+    struct px_upconn *uc;
+    PX_CAST(uc, (struct px_upconn *)p, PX_UPCONN_MAGIC);
+    return uc;
+}
+
 static void uc_close(struct px_upconn *uc);
 
 void px_upstreams_shutdown(struct px_upstreams *u)
@@ -149,9 +161,11 @@ void px_upstreams_free(struct px_upstreams *u)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    struct px_upconn *uc = h->data;
-    if (--uc->open_handles == 0)
+    struct px_upconn *uc = upconn_of(h->data);
+    if (--uc->open_handles == 0) {
+        uc->magic = 0;
         free(uc);
+    }
 }
 
 static void idle_unlink(struct px_upconn *uc)
@@ -297,7 +311,7 @@ static void fail_acquire(struct px_upconn *uc)
 
 static void on_retry_closed(uv_handle_t *h)
 {
-    struct px_upconn *uc = h->data;
+    struct px_upconn *uc = upconn_of(h->data);
     uc->open_handles--;
     if (uc->cancelled) {
         uc->state = UC_CLOSING;
@@ -327,7 +341,7 @@ static void on_retry_closed(uv_handle_t *h)
 
 static void on_connect(uv_connect_t *req, int status)
 {
-    struct px_upconn *uc = req->handle->data;
+    struct px_upconn *uc = upconn_of(req->handle->data);
     if (uc->state != UC_CONNECTING)
         return; /* timed out, cancelled or shut down: the close path owns it */
     if (status < 0) {
@@ -348,7 +362,7 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void on_connect_timeout(uv_timer_t *t)
 {
-    struct px_upconn *uc = t->data;
+    struct px_upconn *uc = upconn_of(t->data);
     if (uc->state != UC_CONNECTING)
         return;
     px_debug("upstream %s: connect to %s timed out", uc->grp->conf->name, uc->srv->addr->text);
@@ -385,6 +399,7 @@ int px_upstream_acquire(struct px_upstreams *u, size_t upstream, unsigned flags,
     struct px_upconn *uc = calloc(1, sizeof *uc);
     if (!uc)
         return PX_UP_FAILED;
+    uc->magic = PX_UPCONN_MAGIC;
     uc->u = u;
     uc->grp = g;
     uc->srv = s;
@@ -422,7 +437,7 @@ void px_upconn_cancel(struct px_upconn *uc)
 
 static void uc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct px_upconn *uc = h->data;
+    struct px_upconn *uc = upconn_of(h->data);
     size_t len;
     buf->base = px_upstreams_scratch(uc->u, &len);
     buf->len = len;
@@ -434,7 +449,7 @@ static void uc_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
  * Idle: a pooled connection must stay silent, so data or EOF closes it. */
 static void uc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-    struct px_upconn *uc = s->data;
+    struct px_upconn *uc = upconn_of(s->data);
     if (uc->state == UC_ACQUIRED && uc->read_cb) {
         uc->read_cb(s, nread, buf);
         return;
@@ -475,7 +490,7 @@ void px_upconn_read_stop(struct px_upconn *uc)
 
 static void idle_timeout(uv_timer_t *t)
 {
-    uc_close(t->data);
+    uc_close(upconn_of(t->data));
 }
 
 void px_upconn_release(struct px_upconn *uc, bool reusable)
@@ -516,6 +531,7 @@ void px_upconn_set_owner(struct px_upconn *uc, void *owner)
 
 void *px_upconn_owner(const struct px_upconn *uc)
 {
+    PX_CHECK(uc, PX_UPCONN_MAGIC);
     return uc->owner;
 }
 

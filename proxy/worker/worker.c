@@ -54,7 +54,8 @@ static void abort_all(struct px_worker *w)
 
 static void on_drain_timeout(uv_timer_t *t)
 {
-    struct px_worker *w = t->data;
+    struct px_worker *w;
+    PX_CAST(w, (struct px_worker *)t->data, PX_WORKER_MAGIC);
     px_warn("worker %u: drain timeout, closing %zu connection(s)", w->id, w->n_conns);
     abort_all(w);
 }
@@ -118,7 +119,8 @@ static void hello_timer_arm(struct px_worker *w, bool held)
 
 static void on_hello_timer(uv_timer_t *t)
 {
-    struct px_worker *w = t->data;
+    struct px_worker *w;
+    PX_CAST(w, (struct px_worker *)t->data, PX_WORKER_MAGIC);
     px_hello_log_flush(&w->hellos, uv_now(&w->loop));
     hello_timer_arm(w, w->hellos.suppressed > 0); /* a later window's, if any */
 }
@@ -225,7 +227,8 @@ static void handle_msg(struct px_worker *w, struct px_msg *m)
 
 static void on_inbox(uv_async_t *a)
 {
-    struct px_worker *w = a->data;
+    struct px_worker *w;
+    PX_CAST(w, (struct px_worker *)a->data, PX_WORKER_MAGIC);
     uv_mutex_lock(&w->inbox_lock);
     struct px_msg *list = w->inbox_head;
     w->inbox_head = NULL;
@@ -340,6 +343,7 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
                    struct px_access_log *access_log)
 {
     memset(w, 0, sizeof *w);
+    w->magic = PX_WORKER_MAGIC;
     px_list_init(&w->conns);
     w->id = id;
     w->access_log = access_log;
@@ -367,7 +371,8 @@ int px_worker_init(struct px_worker *w, unsigned id, struct px_config *cfg,
 
 static void worker_main(void *arg)
 {
-    struct px_worker *w = arg;
+    struct px_worker *w;
+    PX_CAST(w, (struct px_worker *)arg, PX_WORKER_MAGIC);
     int rc = px_listeners_start(w, w->listen_fds);
     free(w->listen_fds); /* the fds were adopted (or closed) */
     w->listen_fds = NULL;
