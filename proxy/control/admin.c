@@ -48,7 +48,7 @@ struct admin_conn {
     size_t auth_len;
     struct px_buf body;
     struct px_admin_req *req; /* while HANDLING */
-    char *wbuf;
+    struct px_buf wbuf;       /* the response being written */
     char rbuf[4096];
 };
 
@@ -166,7 +166,7 @@ static void conn_closed(uv_handle_t *h)
     free(c->url);
     free(c->auth);
     px_buf_free(&c->body);
-    free(c->wbuf);
+    px_buf_free(&c->wbuf);
     c->magic = 0;
     free(c);
     admin_maybe_free(a);
@@ -204,8 +204,7 @@ static void on_written(uv_write_t *w, int status)
 {
     struct admin_conn *c;
     PX_CAST(c, (struct admin_conn *)w->data, ADMIN_CONN_MAGIC);
-    free(c->wbuf);
-    c->wbuf = NULL;
+    px_buf_free(&c->wbuf);
     if (status < 0 || c->state == C_CLOSING) {
         conn_close(c);
         return;
@@ -221,31 +220,25 @@ static int send_response(struct admin_conn *c, int status, const char *ctype, co
 {
     if (c->state == C_CLOSING || c->state == C_RESPONDED)
         return -1;
-    char head[512], clen[48] = "";
-    if (status != 204 && status != 304)
-        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", len);
-    if (c->head_method || !clen[0])
-        len = 0; /* headers describe the body a GET would get; none is sent */
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
-                      "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                      status, px_h1_status_text(status), ctype ? ctype : "text/plain", clen,
-                      extra ? extra : "");
-    if (hl < 0 || (size_t)hl >= sizeof(head) || !(c->wbuf = malloc((size_t)hl + len + 1))) {
+    char fields[256];
+    int fl = snprintf(fields, sizeof fields, "Cache-Control: no-store\r\n%s", extra ? extra : "");
+    struct px_buf *b = &c->wbuf;
+    b->len = 0;
+    bool bodyless = c->head_method || status == 204 || status == 304;
+    /* a HEAD answer's fields describe the body a GET would get; none is sent */
+    if (fl < 0 || (size_t)fl >= sizeof fields ||
+        px_h1_local_head_write(status, ctype, len, fields, true, b) < 0 ||
+        (!bodyless && px_buf_append(b, body, len) < 0)) {
         conn_close(c);
         return -1;
     }
-    memcpy(c->wbuf, head, (size_t)hl);
-    if (len)
-        memcpy(c->wbuf + hl, body, len);
     assert(c->state == C_READING || c->state == C_HANDLING);
     c->state = C_RESPONDED;
     uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
-    uv_buf_t buf = uv_buf_init(c->wbuf, (unsigned)((size_t)hl + len));
+    uv_buf_t buf = uv_buf_init(b->data, (unsigned)b->len);
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
-        free(c->wbuf);
-        c->wbuf = NULL;
+        px_buf_free(&c->wbuf);
         conn_close(c);
         return -1;
     }

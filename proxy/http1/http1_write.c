@@ -544,6 +544,26 @@ int px_h1_trailer_write(struct px_buf *out, const struct px_h1_header *f)
     return 0;
 }
 
+int px_h1_local_head_write(int status, const char *ctype, size_t len, const char *extra, bool close,
+                           struct px_buf *out)
+{
+    size_t mark = out->len;
+    bool bodyless = status == 204 || status == 304;
+    int rc = px_buf_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", status,
+                           px_h1_status_text(status), ctype ? ctype : "text/plain");
+    if (!rc && !bodyless)
+        rc = px_buf_printf(out, "Content-Length: %zu\r\n", len);
+    if (!rc && extra)
+        rc = put_str(out, extra);
+    if (!rc && close)
+        rc = PUT(out, "Connection: close\r\n");
+    if (rc || PUT(out, "\r\n")) {
+        rewind_to(out, mark);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int px_h1_error_response_write(int status, bool close, struct px_buf *out)
 {
     if (status < 400 || status > 599)

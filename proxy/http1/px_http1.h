@@ -215,6 +215,13 @@ bool px_h1_te_trailers(const struct px_h1_head *h);
 /* A short complete error response ("502 Bad Gateway" etc) with a text body and
  * Connection: close when close is true. */
 int px_h1_error_response_write(int status, bool close, struct px_buf *out);
+
+/* The head of a response the proxy answers itself (the admin endpoint): status line with
+ * its reason phrase, Content-Type, Content-Length len (left out for 204 and 304, which
+ * have no body), extra (complete "Name: value\r\n" lines, or NULL) and Connection: close
+ * when close. 0 or -ENOMEM (out unchanged). */
+int px_h1_local_head_write(int status, const char *ctype, size_t len, const char *extra, bool close,
+                           struct px_buf *out);
 const char *px_h1_status_text(int status);
 
 #endif

@@ -456,6 +456,31 @@ static void test_chunks(void)
     px_buf_free(&b);
 }
 
+static void test_local_head(void)
+{
+    struct px_buf b = {0};
+    CHECK_INT(px_h1_local_head_write(200, "application/json", 12, "Cache-Control: no-store\r\n",
+                                     true, &b),
+              0);
+    CHECK_STR(b.data, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
+                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n");
+    b.len = 0;
+    CHECK_INT(px_h1_local_head_write(204, NULL, 0, NULL, false, &b), 0);
+    CHECK_STR(b.data, "HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\n\r\n");
+    /* what it writes parses back as the response it says */
+    b.len = 0;
+    CHECK_INT(px_h1_local_head_write(405, "text/plain", 3, "Allow: GET\r\n", true, &b), 0);
+    CHECK_INT(px_buf_append(&b, "no\n", 3), 0);
+    struct cap c;
+    struct px_h1_parser *p = parse(PX_H1_RESPONSE, HTTP_GET, b.data, b.len, &c);
+    CHECK_INT(c.head.status, 405);
+    CHECK_INT(c.head.body, PX_H1_BODY_LENGTH);
+    CHECK_INT(c.head.content_length, 3);
+    CHECK(!c.head.keep_alive);
+    px_h1_parser_free(p);
+    px_buf_free(&b);
+}
+
 static void test_errors(void)
 {
     struct px_buf b = {0};
@@ -615,6 +640,7 @@ int main(void)
     test_chunks();
     test_trailers();
     test_errors();
+    test_local_head();
     test_buf();
     return tt_done();
 }
