@@ -3,6 +3,7 @@
  * so a hostile request target cannot forge a line. */
 #include "px_access_log.h"
 
+#include "px_conn_internal.h"
 #include "px_json.h"
 
 #include <errno.h>
@@ -195,6 +196,7 @@ static void format_text(struct out *o, const struct px_access_entry *e)
     if (e->path)
         put_escaped(o, e->path, path_len(e), false, true);
     put(o, "\"", 1);
+    put_text_field(o, e->proto);
     putf(o, " %llu", (unsigned long long)e->status);
     putf(o, " %llu", (unsigned long long)e->bytes);
     put_text_field(o, e->upstream);
@@ -218,6 +220,7 @@ static void format_json(struct out *o, const struct px_access_entry *e)
     put_json_field(o, "cert", e->cert, flen(e->cert));
     put_json_field(o, "method", e->method, flen(e->method));
     put_json_field(o, "path", e->path, e->path ? path_len(e) : 0);
+    put_json_field(o, "proto", e->proto, flen(e->proto));
     putf(o, ",\"status\":%llu", (unsigned long long)e->status);
     putf(o, ",\"bytes\":%llu", (unsigned long long)e->bytes);
     put_json_field(o, "upstream", e->upstream, flen(e->upstream));
@@ -233,6 +236,19 @@ size_t px_access_format(int format, const struct px_access_entry *e, char *buf, 
         format_text(&o, e);
     buf[o.n++] = '\n';
     return o.n;
+}
+
+void px_access_conn(struct px_access_entry *e, const struct px_conn *c, char *cert, size_t cap)
+{
+    const struct cs_cert *cc = c->tls.ssl ? cs_ssl_cert(c->tls.ssl) : NULL;
+    cert[0] = '\0';
+    if (cc)
+        cs_cert_describe(cc, cert, cap);
+    e->client = c->peer;
+    e->sni = px_tls_sni(&c->tls);
+    e->tls_version = px_tls_version(&c->tls);
+    e->cipher = px_tls_cipher(&c->tls);
+    e->cert = cert[0] ? cert : NULL;
 }
 
 int px_access_log_write(struct px_access_log *log, const struct px_access_entry *e)

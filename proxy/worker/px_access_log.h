@@ -33,11 +33,17 @@ struct px_access_entry {
     const char *method;
     const char *path; /* request target, any bytes (escaped on output) */
     size_t path_len;
+    const char *proto;    /* "HTTP/1.1", "HTTP/1.0", "HTTP/2" */
     int status;           /* 0: no response was sent */
     uint64_t bytes;       /* response bytes sent to the client (head + body, plaintext) */
     const char *upstream; /* server address or NULL */
     uint64_t duration_ms;
 };
+
+struct px_conn;
+/* Fills the connection's part of e, the same for every request on it: client, TLS server
+ * name, version, cipher, and the served certificate described into cert (cap bytes). */
+void px_access_conn(struct px_access_entry *e, const struct px_conn *c, char *cert, size_t cap);
 
 /* Formats e into buf (format PX_ACCESS_TEXT or PX_ACCESS_JSON) ending in '\n'; returns
  * the length. Long fields are truncated so the line always fits (cap >= 256). */

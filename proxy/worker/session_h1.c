@@ -201,26 +201,22 @@ static void h1s_log(struct px_h1s *s)
         h1s_set(s, H1_LOGGED);
     if (!w->access_log)
         return;
-    char cert[64] = "";
-    const struct cs_cert *cc = c->tls.ssl ? cs_ssl_cert(c->tls.ssl) : NULL;
-    if (cc)
-        cs_cert_describe(cc, cert, sizeof cert);
+    char cert[64];
     const char *server = s->x ? px_xchg_server(s->x) : "";
     struct px_access_entry e = {
         .start = s->wall,
-        .client = c->peer,
-        .sni = px_tls_sni(&c->tls),
-        .tls_version = px_tls_version(&c->tls),
-        .cipher = px_tls_cipher(&c->tls),
-        .cert = cert[0] ? cert : NULL,
         .method = s->method[0] ? s->method : NULL,
         .path = s->path,
         .path_len = s->path_len,
+        .proto = !s->method[0]   ? NULL
+                 : s->minor == 0 ? "HTTP/1.0"
+                                 : "HTTP/1.1",
         .status = st,
         .bytes = c->plain_out - s->mark,
         .upstream = server[0] ? server : NULL,
         .duration_ms = uv_now(&w->loop) - s->start_ms,
     };
+    px_access_conn(&e, c, cert, sizeof cert);
     px_access_log_write(w->access_log, &e);
 }
 

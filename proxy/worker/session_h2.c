@@ -127,26 +127,20 @@ static void stream_log(struct px_h2_stream *st)
         w->stats.responses_by_class[st->status / 100]++;
     if (!w->access_log)
         return;
-    char cert[64] = "";
-    const struct cs_cert *cc = c->tls.ssl ? cs_ssl_cert(c->tls.ssl) : NULL;
-    if (cc)
-        cs_cert_describe(cc, cert, sizeof cert);
+    char cert[64];
     const char *server = st->x ? px_xchg_server(st->x) : "";
     struct px_access_entry e = {
         .start = st->wall,
-        .client = c->peer,
-        .sni = px_tls_sni(&c->tls),
-        .tls_version = px_tls_version(&c->tls),
-        .cipher = px_tls_cipher(&c->tls),
-        .cert = cert[0] ? cert : NULL,
         .method = st->method[0] ? st->method : NULL,
         .path = st->path,
         .path_len = st->path_len,
+        .proto = "HTTP/2",
         .status = st->status,
         .bytes = st->bytes_out,
         .upstream = server[0] ? server : NULL,
         .duration_ms = uv_now(&w->loop) - st->start_ms,
     };
+    px_access_conn(&e, c, cert, sizeof cert);
     px_access_log_write(w->access_log, &e);
 }
 

@@ -35,10 +35,30 @@ class Http2(h.TestCase):
         cls.up = cls.class_upstream(record=True)
         cls.port = h.free_port()
         s = h.site("a", ["a.test"], [cls.pair["rsa"], cls.pair["ecdsa"]], "up")
-        conf = h.config(cls.port, [s], {"up": [cls.up.addr]})
+        cls.log = os.path.join(cls.class_tmp(), "access.log")
+        conf = h.config(cls.port, [s], {"up": [cls.up.addr]},
+                        {"access_log": "json", "access_log_file": cls.log})
         conf = conf.replace("bind = 127.0.0.1:%d\n" % cls.port,
                             "bind = 127.0.0.1:%d\nalpn = h2 http/1.1\n" % cls.port)
         cls.class_twofold(conf, port=cls.port, name="a.test")
+
+    def test_access_log_protocol(self):
+        import json
+        import time
+        tag = "tag%d" % time.monotonic_ns()
+        self.assertEqual(curl2(self.port, "/bytes?n=1&" + tag, self.certs.ca).status, 200)
+        r = h.curl(self.port, "a.test", "/bytes?n=1&" + tag, self.certs.ca, ["--http1.1"])
+        self.assertEqual(r.status, 200)
+        deadline, docs = time.monotonic() + 10, []
+        while time.monotonic() < deadline and len(docs) < 2:
+            with open(self.log) as f:
+                docs = [json.loads(ln) for ln in f if tag in ln]
+            time.sleep(0.05)
+        self.assertEqual(sorted(d["proto"] for d in docs), ["HTTP/1.1", "HTTP/2"], docs)
+        for d in docs:
+            self.assertEqual(d["status"], 200)
+            self.assertEqual(d["method"], "GET")
+            self.assertEqual(d["upstream"], self.up.addr)
 
     def test_alpn(self):
         r = curl2(self.port, "/bytes?n=10", self.certs.ca)

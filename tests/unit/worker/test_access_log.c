@@ -20,6 +20,7 @@ static struct px_access_entry sample(void)
         .method = "GET",
         .path = "/a b\"c\\\n",
         .path_len = 8,
+        .proto = "HTTP/1.1",
         .status = 200,
         .bytes = 1234,
         .upstream = "127.0.0.1:8080",
@@ -35,14 +36,14 @@ static void test_text(void)
     size_t n = px_access_format(PX_ACCESS_TEXT, &e, buf, sizeof buf);
     buf[n] = '\0';
     CHECK_STR(buf, "2025-11-25T18:00:00.123Z 127.0.0.1 demo.test TLSv1.3 TLS_AES_128_GCM_SHA256 "
-                   "ECDSA_P-256 GET \"/a b\\\"c\\\\\\x0a\" 200 1234 127.0.0.1:8080 7\n");
+                   "ECDSA_P-256 GET \"/a b\\\"c\\\\\\x0a\" HTTP/1.1 200 1234 127.0.0.1:8080 7\n");
     e.sni = NULL;
     e.upstream = NULL;
     e.status = 0;
     n = px_access_format(PX_ACCESS_TEXT, &e, buf, sizeof buf);
     buf[n] = '\0';
     CHECK_CONTAINS(buf, " 127.0.0.1 - TLSv1.3 ");
-    CHECK_CONTAINS(buf, "\" 0 1234 - 7\n");
+    CHECK_CONTAINS(buf, "\" HTTP/1.1 0 1234 - 7\n");
 }
 
 static void test_json(void)
@@ -52,10 +53,12 @@ static void test_json(void)
     char buf[1024];
     size_t n = px_access_format(PX_ACCESS_JSON, &e, buf, sizeof buf);
     buf[n] = '\0';
-    CHECK_STR(buf, "{\"time\":\"2025-11-25T18:00:00.123Z\",\"client\":\"127.0.0.1\",\"sni\":null,"
-                   "\"tls\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"cert\":\"ECDSA "
-                   "P-256\",\"method\":\"GET\",\"path\":\"/a b\\\"c\\\\\\u000a\",\"status\":200,"
-                   "\"bytes\":1234,\"upstream\":\"127.0.0.1:8080\",\"duration_ms\":7}\n");
+    CHECK_STR(buf,
+              "{\"time\":\"2025-11-25T18:00:00.123Z\",\"client\":\"127.0.0.1\",\"sni\":null,"
+              "\"tls\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"cert\":\"ECDSA "
+              "P-256\",\"method\":\"GET\",\"path\":\"/a b\\\"c\\\\\\u000a\",\"proto\":\"HTTP/1.1\","
+              "\"status\":200,"
+              "\"bytes\":1234,\"upstream\":\"127.0.0.1:8080\",\"duration_ms\":7}\n");
 }
 
 static void test_truncation(void)
@@ -115,7 +118,7 @@ static void test_file(void)
     int lines = 0;
     while (f && fgets(line, sizeof line, f)) {
         lines++;
-        CHECK_CONTAINS(line, lines == 1 ? "\" 200 1234 " : "\" 502 1234 ");
+        CHECK_CONTAINS(line, lines == 1 ? "\" HTTP/1.1 200 1234 " : "\" HTTP/1.1 502 1234 ");
     }
     CHECK_INT(lines, 2);
     if (f)
