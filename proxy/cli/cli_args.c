@@ -29,6 +29,7 @@ static const struct opt opts[] = {
     {"--default-name", CLI_O_SIDECAR, true, SC(default_name)},
     {"--admin", CLI_O_SIDECAR, true, SC(admin)},
     {"--workers", CLI_O_SIDECAR, true, SC(workers)},
+    {"--alpn", CLI_O_SIDECAR, true, SC(alpn)},
     {"--json", CLI_O_JSON, false, O(json)},
     {"--sni", CLI_O_EXPLAIN, true, O(sni)},
     {"--profile", CLI_O_EXPLAIN, true, O(profile)},
@@ -92,7 +93,8 @@ int cli_parse(int argc, char **argv, int first, unsigned allowed, const char *cm
 
 static bool any_sidecar(const struct px_sidecar_args *a)
 {
-    return a->listen || a->upstream || a->cert_dir || a->default_name || a->admin || a->workers;
+    return a->listen || a->upstream || a->cert_dir || a->default_name || a->admin || a->workers ||
+           a->alpn;
 }
 
 static void json_string(FILE *f, const char *s)

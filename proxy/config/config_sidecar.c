@@ -23,6 +23,7 @@ int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **o
         /* no admin endpoint unless asked for: several sidecars may share a host */
         {"--admin", "proxy", "admin", a->admin ? a->admin : "off", false},
         {"--workers", "proxy", "workers", a->workers, false},
+        {"--alpn", "listener default", "alpn", a->alpn, false},
     };
     struct px_loader L = {.errs = errs};
     size_t before = errs->n;

@@ -109,7 +109,7 @@ int px_config_load_file(const char *path, struct px_config **out, struct px_conf
 
 /* Sidecar mode: the same validation from flags. Any of the strings may be NULL. */
 struct px_sidecar_args {
-    const char *listen, *upstream, *cert_dir, *default_name, *admin, *workers;
+    const char *listen, *upstream, *cert_dir, *default_name, *admin, *workers, *alpn;
 };
 int px_config_from_sidecar(const struct px_sidecar_args *a, struct px_config **out,
                            struct px_config_errors *errs);

@@ -159,6 +159,31 @@ class Http2Down(h.TestCase):
         self.assertEqual(r2.body, r1.body)
 
 
+class SidecarAlpn(h.TestCase):
+    """Sidecar mode: --alpn "h2 http/1.1" offers HTTP/2 on the one listener."""
+
+    @classmethod
+    def setUpEnv(cls):
+        cls.certs = h.Certs(os.path.join(cls.class_tmp(), "certs"))
+        cls.certs.gen(["a.test"])
+        cls.up = cls.class_upstream()
+        cls.port = h.free_port()
+        argv = [h.BIN, "--listen", "127.0.0.1:%d" % cls.port, "--upstream", cls.up.addr,
+                "--cert-dir", cls.certs.dir, "--workers", "1", "--alpn", "h2 http/1.1"]
+        cls.class_twofold(argv=argv, port=cls.port, name="a.test")
+
+    def test_h2(self):
+        r = curl2(self.port, "/bytes?n=5", self.certs.ca)
+        self.assertEqual(r.status, 200, r.err)
+        self.assertRegex(r.err, r"< HTTP/2 200")
+
+    def test_bad_alpn(self):
+        r = h.run([h.BIN, "check", "--listen", "127.0.0.1:1", "--upstream", self.up.addr,
+                   "--cert-dir", self.certs.dir, "--alpn", "h3"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--alpn", r.stderr.decode() + r.stdout.decode())
+
+
 class DefaultAlpn(h.TestCase):
     """Without an alpn key, h2 is not offered: a client offering h2 and http/1.1 gets
     HTTP/1.1."""
