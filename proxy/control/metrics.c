@@ -148,6 +148,24 @@ static void counter(struct px_buf *b, const char *name, const char *help, uint64
     px_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+static void render_h2(struct px_buf *b, const struct px_stats *st)
+{
+    static const char *const codes[] = {"NO_ERROR", "PROTOCOL_ERROR", "ENHANCE_YOUR_CALM", "other"};
+    counter(b, "twofold_http2_connections_total", "Client connections that negotiated h2.",
+            st->h2_connections);
+    counter(b, "twofold_http2_streams_total", "HTTP/2 requests (streams) received.",
+            st->h2_streams);
+    header(b, "twofold_http2_streams_active", "gauge", "HTTP/2 streams open now.");
+    px_buf_printf(b, "twofold_http2_streams_active %llu\n",
+                  (unsigned long long)st->h2_streams_active);
+    counter(b, "twofold_http2_resets_received_total", "RST_STREAM frames received from clients.",
+            st->h2_resets_received);
+    header(b, "twofold_http2_goaways_total", "counter", "GOAWAY frames sent, by error code.");
+    for (int k = 0; k < PX_H2_GOAWAY_KINDS; k++)
+        px_buf_printf(b, "twofold_http2_goaways_total{code=\"%s\"} %llu\n", codes[k],
+                      (unsigned long long)st->h2_goaways[k]);
+}
+
 static void render_stats(struct px_buf *b, const struct px_stats *st, size_t conns)
 {
     header(b, "twofold_connections_active", "gauge", "Open client connections.");
@@ -172,6 +190,7 @@ static void render_stats(struct px_buf *b, const struct px_stats *st, size_t con
             st->upstream_retries_refused);
     counter(b, "twofold_bytes_received_total", "Bytes received from clients (TLS).", st->bytes_in);
     counter(b, "twofold_bytes_sent_total", "Bytes sent to clients (TLS).", st->bytes_out);
+    render_h2(b, st);
 }
 
 static void render_certs(struct px_buf *b, const struct px_server *s)
@@ -255,6 +274,12 @@ void px_metrics_render(const struct px_server *s, const struct px_worker_report 
         sum.upstream_retries_refused += st->upstream_retries_refused;
         sum.bytes_in += st->bytes_in;
         sum.bytes_out += st->bytes_out;
+        sum.h2_connections += st->h2_connections;
+        sum.h2_streams += st->h2_streams;
+        sum.h2_streams_active += st->h2_streams_active;
+        sum.h2_resets_received += st->h2_resets_received;
+        for (int k = 0; k < PX_H2_GOAWAY_KINDS; k++)
+            sum.h2_goaways[k] += st->h2_goaways[k];
         conns += reports[i].conns;
         cs_counters_merge(&hs, &reports[i].hs);
     }

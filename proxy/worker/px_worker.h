@@ -24,6 +24,15 @@ struct px_access_log;
 
 /* Per-worker counters: touched by the worker thread only. The admin view gets copies
  * through a PX_MSG_COLLECT message, so no atomics are needed on the hot path. */
+/* GOAWAY error codes counted apart; the rest are OTHER. */
+enum px_h2_goaway_kind {
+    PX_H2_GOAWAY_NO_ERROR,
+    PX_H2_GOAWAY_PROTOCOL_ERROR,
+    PX_H2_GOAWAY_ENHANCE_YOUR_CALM,
+    PX_H2_GOAWAY_OTHER,
+    PX_H2_GOAWAY_KINDS,
+};
+
 struct px_stats {
     uint64_t accepted, active, handshakes_failed;
     uint64_t requests, responses_by_class[6]; /* [1]..[5]: 1xx..5xx */
@@ -32,6 +41,10 @@ struct px_stats {
      * fresh one, or answered 502 because a replay was unsafe (RFC 9110 9.2.2) */
     uint64_t upstream_retries, upstream_retries_refused;
     uint64_t bytes_in, bytes_out;
+    /* HTTP/2 (session_h2.c): connections, streams (requests), streams open now, client
+     * RST_STREAMs, GOAWAYs sent by error code */
+    uint64_t h2_connections, h2_streams, h2_streams_active, h2_resets_received;
+    uint64_t h2_goaways[PX_H2_GOAWAY_KINDS];
 };
 
 #define PX_WORKER_MAGIC 0x574f524bu /* "WORK" */

@@ -112,6 +112,7 @@ static struct px_h2_stream *stream_new(struct px_h2s *s, int32_t id)
     st->id = id;
     px_list_push_front(&s->streams, &st->link);
     s->n_streams++;
+    s->c->w->stats.h2_streams_active++;
     return st;
 }
 
@@ -152,6 +153,7 @@ static void stream_free(struct px_h2_stream *st)
         px_xchg_destroy(st->x);
     px_list_remove(&st->link);
     s->n_streams--;
+    s->c->w->stats.h2_streams_active--;
     px_buf_free(&st->text);
     px_vec_free(&st->fields);
     px_buf_free(&st->pend);
@@ -383,6 +385,7 @@ static void request_begin(struct px_h2_stream *st, bool end_stream)
     struct px_h1_head h;
     struct px_buf cookie = {0}, head = {0};
     c->w->stats.requests++;
+    c->w->stats.h2_streams++;
     clock_gettime(CLOCK_REALTIME, &st->wall);
     st->start_ms = uv_now(&c->w->loop);
     st->req_done = end_stream;
@@ -468,6 +471,7 @@ static void h2s_kill(struct px_h2s *s, uint32_t code, const char *why)
  * and nothing for it. A token bucket of RESET_BURST, refilled RESET_RATE per second. */
 static int note_reset(struct px_h2s *s)
 {
+    s->c->w->stats.h2_resets_received++;
     uint64_t now = uv_now(&s->c->w->loop);
     s->reset_tokens += (double)(now - s->reset_ms) * RESET_RATE / 1000.0;
     if (s->reset_tokens > RESET_BURST)
@@ -677,6 +681,22 @@ static void h2_on_close(struct px_conn *c, enum px_session_close how)
 
 /* ---- lifetime ---- */
 
+/* Counts the GOAWAYs that leave, nghttp2's own included. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    (void)ng;
+    if (frame->hd.type != NGHTTP2_GOAWAY)
+        return 0;
+    struct px_h2s *s = h2s_of(ud);
+    uint32_t code = frame->goaway.error_code;
+    enum px_h2_goaway_kind k = code == NGHTTP2_NO_ERROR            ? PX_H2_GOAWAY_NO_ERROR
+                               : code == NGHTTP2_PROTOCOL_ERROR    ? PX_H2_GOAWAY_PROTOCOL_ERROR
+                               : code == NGHTTP2_ENHANCE_YOUR_CALM ? PX_H2_GOAWAY_ENHANCE_YOUR_CALM
+                                                                   : PX_H2_GOAWAY_OTHER;
+    s->c->w->stats.h2_goaways[k]++;
+    return 0;
+}
+
 static ssize_t no_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud)
 {
     (void)ng, (void)data, (void)len, (void)flags, (void)ud;
@@ -699,6 +719,7 @@ static int session_new(struct px_h2s *s)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_send_header_block_length(opt, MAX_HEADER_LIST);
     nghttp2_option_set_stream_reset_rate_limit(opt, NG_RESET_BURST, RESET_RATE);
@@ -730,6 +751,7 @@ static int h2_open(struct px_conn *c)
     c->session = s;
     if (session_new(s) < 0)
         return -1;
+    c->w->stats.h2_connections++;
     h2s_flush(s); /* the server's SETTINGS */
     return 0;
 }

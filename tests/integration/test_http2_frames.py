@@ -141,7 +141,9 @@ class Frames(h.TestCase):
         cls.up = cls.class_upstream()
         cls.port = h.free_port()
         s = h.site("a", ["a.test"], [cls.pair["rsa"], cls.pair["ecdsa"]], "up")
-        conf = h.config(cls.port, [s], {"up": [cls.up.addr]})
+        cls.admin_port = h.free_port()
+        conf = h.config(cls.port, [s], {"up": [cls.up.addr]},
+                        {"admin": "127.0.0.1:%d" % cls.admin_port})
         conf = conf.replace("bind = 127.0.0.1:%d\n" % cls.port,
                             "bind = 127.0.0.1:%d\nalpn = h2 http/1.1\n" % cls.port)
         cls.class_twofold(conf, port=cls.port, name="a.test")
@@ -268,6 +270,33 @@ class Frames(h.TestCase):
         except OSError:
             pass
         self.assertEqual(c.goaway(), ENHANCE_YOUR_CALM)
+
+    def metric(self, line):
+        import re
+        import urllib.request
+        url = "http://127.0.0.1:%d/metrics" % self.admin_port
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        m = re.search(r"^%s (\d+)$" % re.escape(line), text, re.M)
+        self.assertIsNotNone(m, line)
+        return int(m.group(1))
+
+    def test_metrics(self):
+        calm = 'twofold_http2_goaways_total{code="ENHANCE_YOUR_CALM"}'
+        before = (self.metric(calm), self.metric("twofold_http2_streams_total"),
+                  self.metric("twofold_http2_connections_total"))
+        c = self.client()
+        c.get(1)
+        self.assertEqual(c.status_of(1), "200")
+        c.send(frame(PING, 0, 0, b"12345678") * 20000)
+        self.assertEqual(c.goaway(), ENHANCE_YOUR_CALM)
+        self.assertEqual(self.metric(calm) - before[0], 1)
+        self.assertGreaterEqual(self.metric("twofold_http2_streams_total") - before[1], 1)
+        self.assertGreaterEqual(self.metric("twofold_http2_connections_total") - before[2], 1)
+        deadline = time.monotonic() + 10
+        while self.metric("twofold_http2_streams_active") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.metric("twofold_http2_streams_active"), 0)
 
     def test_ping_flood(self):
         c = self.client()
