@@ -22,9 +22,11 @@
     (4 * 1024 - 1)     /* room per px_tls_read (4 KiB with the NUL): small buffer                  \
                         */
 #define LINGER_MS 5000 /* bound on flushing the last bytes at close */
+#define DRAIN_MS  2000 /* then on reading the client's input until its EOF */
 #define TRIM_KEEP 1024 /* idle connections keep buffers up to this size (memory/conn) */
 
 static void close_handles(struct px_conn *c);
+static void finish_close(struct px_conn *c);
 static void handshake_abandoned(struct px_conn *c, const char *reason);
 
 struct px_list *px_conn_link(struct px_conn *c)
@@ -149,7 +151,7 @@ static void on_cli_write(uv_write_t *req, int status)
     } else if (!px_conn_closed(c)) {
         cli_flush(c);
         if (px_conn_closing(c) && !c->cli.busy) {
-            close_handles(c);
+            finish_close(c);
         } else {
             if (!px_conn_cli_blocked(c))
                 px_conn_update_reading(c);
@@ -455,10 +457,53 @@ void px_conn_close(struct px_conn *c, bool notify)
         px_tls_shutdown(&c->tls);
         cli_flush(c);
     }
+    c->linger = notify;
     if (!c->cli.busy)
-        close_handles(c);
+        finish_close(c);
     else
         set_timer(c, PH_LINGER, LINGER_MS);
+}
+
+/* ---- lingering ---- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    px_conn_unref(px_conn_of(req->data));
+}
+
+/* Input after the close is read and dropped until the client's EOF (or DRAIN_MS). */
+static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct px_conn *c = px_conn_of(s->data);
+    if (nread < 0)
+        close_handles(c);
+}
+
+/* Our last bytes are written. Closing a socket with unread input makes the kernel send
+ * a reset, which can destroy those last bytes (an error answer, a GOAWAY) before the
+ * client read them; so an orderly close shuts the write side down and drains the input
+ * first, as nginx's lingering close does. */
+static void finish_close(struct px_conn *c)
+{
+    if (!c->linger || px_conn_closed(c)) {
+        close_handles(c);
+        return;
+    }
+    c->linger = false;
+    c->sreq.data = c;
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        close_handles(c);
+        return;
+    }
+    c->refs++; /* the shutdown request */
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) != 0) {
+        close_handles(c);
+        return;
+    }
+    c->reading = true;
+    set_timer(c, PH_LINGER, DRAIN_MS);
 }
 
 void px_conn_drain(struct px_conn *c)

@@ -26,7 +26,7 @@
 enum px_phase {
     PH_HANDSHAKE, /* timer: handshake_ms */
     PH_SESSION,   /* the session's (px_conn_session_timer): on_timeout when it fires */
-    PH_LINGER,    /* closing, flushing the last bytes; the timer bounds it */
+    PH_LINGER,    /* closing: flushing the last bytes, then draining input; bounded */
 };
 
 /* The connection's lifecycle; it only moves forward (conn_set_state asserts the allowed
@@ -71,8 +71,10 @@ struct px_conn {
     struct px_buf in;
     size_t in_off;
 
-    bool reading;  /* client uv_read_start active */
-    bool draining; /* the worker drains: sessions finish what is in flight, then close */
+    uv_shutdown_t sreq; /* the write side's shutdown before lingering */
+    bool reading;       /* client uv_read_start active */
+    bool linger;        /* an orderly close: drain the client's input after our last bytes */
+    bool draining;      /* the worker drains: sessions finish what is in flight, then close */
 };
 
 /* A void * given to a libuv handle is the connection: checked. */

@@ -307,5 +307,39 @@ class Frames(h.TestCase):
         self.assertEqual(c.goaway(), ENHANCE_YOUR_CALM)
 
 
+class Drain(h.TestCase):
+    """SIGTERM with an HTTP/2 stream in flight: GOAWAY NO_ERROR goes out at once (naming
+    the last stream taken), the stream still completes with its response, then the
+    connection closes and twofold exits 0."""
+
+    def test_graceful_drain(self):
+        import signal
+        certs = h.Certs(os.path.join(self.tmp, "certs"))
+        pair = certs.gen(["a.test"])
+        up = self.start_upstream()
+        port = h.free_port()
+        s = h.site("a", ["a.test"], [pair["rsa"], pair["ecdsa"]], "up")
+        conf = h.config(port, [s], {"up": [up.addr]}, {"drain_timeout": "10s"})
+        conf = conf.replace("bind = 127.0.0.1:%d\n" % port,
+                            "bind = 127.0.0.1:%d\nalpn = h2 http/1.1\n" % port)
+        tf = self.start_twofold(conf, port=port, name="a.test")
+        c = Client(port, certs.ca)
+        self.addCleanup(c.close)
+        c.get(1, "/delay?ms=1500")
+        c.frames(lambda f: False, 0.5)  # the request reaches the upstream
+        tf.proc.signal(signal.SIGTERM)
+        fs = c.frames(lambda f: f[0] == DATA and f[2] == 1 and f[1] & END_STREAM, 15)
+        kinds = [(f[0], f[2]) for f in fs if f[0] in (GOAWAY, HEADERS, DATA)]
+        goaway = [f for f in fs if f[0] == GOAWAY]
+        self.assertTrue(goaway, fs)
+        last_id, code = struct.unpack(">II", goaway[0][3][:8])
+        self.assertEqual((last_id & 0x7fffffff, code), (1, 0))  # NO_ERROR, stream 1 taken
+        self.assertLess(kinds.index((GOAWAY, 0)), kinds.index((HEADERS, 1)))
+        body = b"".join(f[3] for f in fs if f[0] == DATA and f[2] == 1)
+        self.assertEqual(body, b"delayed 1500 ms\n")
+        self.assertEqual(c.frames(lambda f: False, 5)[-1:], [("closed",)])
+        self.assertEqual(tf.proc.wait(15), 0, tf.proc.stderr_text())
+
+
 if __name__ == "__main__":
     h.main()
