@@ -477,7 +477,9 @@ static void test_local_head(void)
     CHECK_INT(c.head.body, PX_H1_BODY_LENGTH);
     CHECK_INT(c.head.content_length, 3);
     CHECK(!c.head.keep_alive);
+    CHECK_STR(c.body.data, "no\n");
     px_h1_parser_free(p);
+    px_buf_free(&c.body);
     px_buf_free(&b);
 }
 
